@@ -1,0 +1,75 @@
+# shellcheck shell=bash
+# An IPython kernel (ipykernel) on the first node of the allocation. hpc-jupyter writes the
+# kernel's HMAC key to ./kernel-key (0600) before submission; the kernel's own connection file
+# (./runtime/kernel.json, 0600) is the only other place it is written. connection.json says where
+# the five ports are, without the key.
+
+key_file=$PWD/kernel-key
+hpcj_require_secret_file "$key_file" "the kernel's HMAC key" || exit 1
+# Files Jupyter writes at run time (with keys in them) stay in the private session directory.
+export JUPYTER_RUNTIME_DIR=$PWD/runtime
+[ -d "$JUPYTER_RUNTIME_DIR" ] || mkdir -m 700 "$JUPYTER_RUNTIME_DIR" ||
+  hpcj_die "cannot create $JUPYTER_RUNTIME_DIR"
+kernel_file=$JUPYTER_RUNTIME_DIR/kernel.json
+work_dir=$(hpcj_resolve_dir "${HPCJ_PARAM_WORKING_DIRECTORY:-}") || exit 1
+address=$(hpcj_node_address)
+
+# Ports 0: ipykernel binds five free ports itself and writes the numbers back into the file, so
+# no port can be taken between choosing and binding it.
+hpcj_python -c 'import json, os, sys
+key_file, kernel_file, ip = sys.argv[1:4]
+with open(key_file) as f:
+    key = f.read().strip()
+info = {"ip": ip, "transport": "tcp", "signature_scheme": "hmac-sha256", "key": key,
+        "shell_port": 0, "iopub_port": 0, "stdin_port": 0, "control_port": 0, "hb_port": 0}
+tmp = kernel_file + ".tmp"
+fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+with os.fdopen(fd, "w") as f:
+    json.dump(info, f)
+os.replace(tmp, kernel_file)' "$key_file" "$kernel_file" "$address" ||
+  hpcj_die "cannot write $kernel_file"
+
+hpcj_log "starting the kernel on $address"
+(cd -- "$work_dir" && exec "$HPCJ_PYTHON" -m ipykernel_launcher -f "$kernel_file") &
+kernel_pid=$!
+
+# Wait until ipykernel has written its ports back (it rewrites the file in place, so a read can
+# see half of it), then until every port accepts connections.
+ports_file=$PWD/.kernel-ports
+hpcj_run hpcj_python -c 'import json, os, sys, time
+kernel_file, limit, pid, out = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+names = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+deadline = time.monotonic() + limit
+while True:
+    try:
+        with open(kernel_file) as f:
+            info = json.load(f)
+        ports = [int(info[name]) for name in names]
+        if all(ports):
+            break
+    except (OSError, ValueError, KeyError):
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        sys.exit("hpc-jupyter: the kernel ended before it wrote its ports")
+    if time.monotonic() >= deadline:
+        sys.exit("hpc-jupyter: the kernel did not write its ports within %g s" % limit)
+    time.sleep(0.1)
+with open(out, "w") as f:
+    f.write(" ".join(map(str, ports)) + "\n")' \
+  "$kernel_file" "${HPCJ_START_TIMEOUT:-600}" "$kernel_pid" "$ports_file" ||
+  hpcj_die "the kernel did not start; see the messages above"
+read -r shell_port iopub_port stdin_port control_port hb_port <"$ports_file"
+rm -f -- "$ports_file"
+for port in "$shell_port" "$iopub_port" "$stdin_port" "$control_port" "$hb_port"; do
+  hpcj_wait_port "$address" "$port" 60 "$kernel_pid" || hpcj_die "the kernel is not listening"
+done
+
+hpcj_write_connection "$(hpcj_json kind=kernel ip="$address" transport=tcp \
+  signature_scheme=hmac-sha256 shell_port:="$shell_port" iopub_port:="$iopub_port" \
+  stdin_port:="$stdin_port" control_port:="$control_port" hb_port:="$hb_port" \
+  pid:="$kernel_pid" node="$(hpcj_node_name)")" ||
+  hpcj_die "cannot write connection.json"
+
+wait "$kernel_pid"
