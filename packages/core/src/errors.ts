@@ -125,7 +125,7 @@ export class HostKeyRevokedError extends SshError {
  * taken effect on the cluster; it is never re-run silently because commands need not be idempotent.
  */
 export class ConnectionLostError extends SshError {
-  override readonly name = 'ConnectionLostError';
+  override readonly name: string = 'ConnectionLostError';
 }
 
 /** A session, prompt, template or route asked for by id or name that does not exist. */
