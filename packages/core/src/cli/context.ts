@@ -33,13 +33,18 @@ export function formatTable(rows: readonly (readonly string[])[]): string {
   const widths: number[] = [];
   for (const row of rows) {
     row.forEach((cell, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, [...cell].length);
+      // Code points, not UTF-16 units: unicode job names line up on a terminal.
+      widths[i] = Math.max(widths[i] ?? 0, Array.from(cell).length);
     });
   }
   return rows
     .map((row) =>
       row
-        .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+        .map((cell, i) =>
+          i === row.length - 1
+            ? cell
+            : cell + ' '.repeat((widths[i] ?? 0) - Array.from(cell).length),
+        )
         .join('  ')
         .trimEnd(),
     )

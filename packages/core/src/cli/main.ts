@@ -10,6 +10,18 @@ import { clustersCommand } from './clusters-command.js';
 import { siteCommand } from './site-command.js';
 import { runCommand } from './run-command.js';
 import { EXIT, EXIT_CODES_HELP, type ExitCode } from './exit-codes.js';
+import { startCommand } from './start-command.js';
+import {
+  adoptCommand,
+  listCommand,
+  logsCommand,
+  openCommand,
+  statusCommand,
+  stopCommand,
+  templatesCommand,
+} from './session-commands.js';
+import { doctorCommand } from './doctor-command.js';
+import { agentCommand, agentStopCommand } from './agent-command.js';
 
 const HELP = `hpc-jupyter: Jupyter on HPC clusters.
 
@@ -23,6 +35,30 @@ Usage:
                   [--account A] [--qos Q] [--json] -- COMMAND [ARG...]
       Run COMMAND as a batch job, show its state until it ends, print its output.
       Ctrl-C cancels the job.
+  hpc-jupyter templates [--json]
+      The kinds of job you can start (jupyter, kernel, ...).
+  hpc-jupyter start TEMPLATE --cluster CLUSTER [--nodes N] [--hours H]
+                    [--param NAME=VALUE]... [--no-wait] [--json]
+      Start a session: submit the job, show its place in the queue, and print the
+      URL (with its token) once the service in the job answers. Ctrl-C while it
+      waits asks whether to cancel.
+  hpc-jupyter list [--cluster CLUSTER] [--json]
+      Sessions the agent knows; with --cluster, also looks there for jobs of ours
+      it does not know yet (listed as discovered).
+  hpc-jupyter status ID [--json]     Everything about one session.
+  hpc-jupyter logs ID [-f] [--lines N]
+                                     The job's output; -f follows it.
+  hpc-jupyter open ID                The session's URL with its token, through a tunnel;
+                                     opens a browser where there is a display.
+  hpc-jupyter stop ID                Cancel the session's job.
+  hpc-jupyter adopt ID               Take a discovered job in as a session.
+  hpc-jupyter doctor [--cluster CLUSTER]
+                                     Check config, SSH, host key, scheduler commands, and the
+                                     Python and Jupyter on the cluster; say what to fix.
+  hpc-jupyter agent                  Run the per-user agent in the foreground (clients
+                                     start it on demand; it stops when idle).
+  hpc-jupyter agent stop             Stop the agent; sessions keep running and are
+                                     picked up again when it next starts.
   hpc-jupyter --help | --version
 
 Configuration: ~/.config/hpc-jupyter/clusters.yaml, /etc/hpc-jupyter/clusters.d/*.yaml,
@@ -40,6 +76,24 @@ function positiveInt(name: string, value: string | undefined): number | undefine
   return Number(value);
 }
 
+function sessionId(rest: readonly string[]): string {
+  const id = rest[0];
+  if (id === undefined)
+    throw new UsageError('Which session? Give its id, as `hpc-jupyter list` shows it.');
+  return id;
+}
+
+/** `--param NAME=VALUE` flags as strings; the template validates and converts them. */
+function parseParams(flags: readonly string[]): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const flag of flags) {
+    const eq = flag.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--param wants NAME=VALUE, got "${flag}".`);
+    params[flag.slice(0, eq)] = flag.slice(eq + 1);
+  }
+  return params;
+}
+
 async function main(argv: string[]): Promise<ExitCode> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -55,6 +109,11 @@ async function main(argv: string[]): Promise<ExitCode> {
       partition: { type: 'string', short: 'p' },
       account: { type: 'string', short: 'A' },
       qos: { type: 'string', short: 'q' },
+      hours: { type: 'string', short: 'H' },
+      param: { type: 'string', multiple: true, short: 'P' },
+      'no-wait': { type: 'boolean' },
+      follow: { type: 'boolean', short: 'f' },
+      lines: { type: 'string', short: 'n' },
     },
   });
   if (values.help === true || positionals.length === 0) {
@@ -99,6 +158,49 @@ async function main(argv: string[]): Promise<ExitCode> {
           ...(values.qos === undefined ? {} : { qos: values.qos }),
         });
       }
+      case 'templates':
+        return await templatesCommand(ctx, json);
+      case 'start': {
+        const template = rest[0];
+        if (template === undefined)
+          throw new UsageError('Which template? e.g. hpc-jupyter start jupyter --cluster local');
+        const cluster = values.cluster ?? 'local';
+        const params = parseParams(values.param ?? []);
+        if (values.nodes !== undefined) params.nodes = values.nodes;
+        if (values.hours !== undefined) params.hours = values.hours;
+        if (values.partition !== undefined) params.partition = values.partition;
+        if (values.account !== undefined) params.account = values.account;
+        if (values.qos !== undefined) params.qos = values.qos;
+        return await startCommand(ctx, {
+          template,
+          cluster,
+          params,
+          json,
+          noWait: values['no-wait'] === true,
+        });
+      }
+      case 'list':
+        return await listCommand(ctx, json, values.cluster);
+      case 'status':
+        return await statusCommand(ctx, sessionId(rest), json);
+      case 'logs':
+        return await logsCommand(
+          ctx,
+          sessionId(rest),
+          values.follow === true,
+          positiveInt('lines', values.lines) ?? 100,
+        );
+      case 'open':
+        return await openCommand(ctx, sessionId(rest), json);
+      case 'stop':
+        return await stopCommand(ctx, sessionId(rest), json);
+      case 'adopt':
+        return await adoptCommand(ctx, sessionId(rest));
+      case 'doctor':
+        return await doctorCommand(ctx, values.cluster);
+      case 'agent':
+        if (rest[0] === 'stop') return await agentStopCommand(ctx);
+        return await agentCommand(ctx.err);
       default:
         throw new UsageError(`Unknown command "${command ?? ''}". Run hpc-jupyter --help.`);
     }
@@ -123,6 +225,8 @@ function exitCodeFor(error: unknown): ExitCode {
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // The agent may leave sockets of ended connections behind; it has said goodbye, so leave.
+    if (process.argv[2] === 'agent' && process.argv[3] === undefined) process.exit(code);
   },
   (error: unknown) => {
     const message =

@@ -62,6 +62,17 @@ export class TerminalPrompter implements SshPrompter {
     return answer?.trim().toLowerCase() === 'yes';
   }
 
+  /** Asks for a secret without echo; undefined when there is no terminal or the user gave up. */
+  askSecret(question: string, signal?: AbortSignal): Promise<string | undefined> {
+    return this.ask(question, false, signal);
+  }
+
+  /** A yes/no question; only "yes" counts as yes. */
+  async confirm(question: string, signal?: AbortSignal): Promise<boolean> {
+    const answer = await this.ask(question, true, signal);
+    return answer?.trim().toLowerCase() === 'yes';
+  }
+
   private async ask(
     question: string,
     echo: boolean,

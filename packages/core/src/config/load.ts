@@ -67,7 +67,26 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     parsed.push(parseConfigText(text, file, { displayPath: tildify(file, home) }));
   }
   const merged = mergeConfigFiles(parsed, home);
-  return { ...merged, problems: [...problems, ...merged.problems] };
+  return {
+    ...merged,
+    clusters: withLocalPython(merged.clusters, env.HPC_JUPYTER_PYTHON),
+    problems: [...problems, ...merged.problems],
+  };
+}
+
+/**
+ * The built-in `local` cluster runs jobs with `python3` from the PATH unless HPC_JUPYTER_PYTHON
+ * names another interpreter (the Python environment `scripts/install` made, say). A `local`
+ * cluster defined in a file keeps its own `python`.
+ */
+function withLocalPython(
+  clusters: ReadonlyMap<string, LoadedCluster>,
+  python: string | undefined,
+): ReadonlyMap<string, LoadedCluster> {
+  if (python === undefined || python === '' || clusters.get('local') !== BUILTIN_LOCAL_CLUSTER) {
+    return clusters;
+  }
+  return new Map([...clusters, ['local', { ...BUILTIN_LOCAL_CLUSTER, python }]]);
 }
 
 /**
