@@ -1,0 +1,291 @@
+/**
+ * Opens one authenticated SSH connection to a resolved route: each ProxyJump hop in turn (host
+ * key checked, logged in), a `direct-tcpip` channel from it to the next, and finally the target
+ * over that channel. Owns the connect timeout (paused while a prompt waits for the user) and the
+ * translation of ssh2's errors into our typed ones.
+ */
+
+import type { Duplex } from 'node:stream';
+
+import ssh2 from 'ssh2';
+import type { Client as Ssh2Client, ConnectConfig } from 'ssh2';
+
+import { AbortedError, SshError, TimeoutError } from '../errors.js';
+import { LoginConversation } from './auth.js';
+import { verifyHostKey } from './host-key-verifier.js';
+import { hostKeyAlgorithmOrder, knownKeyTypes, loadKnownHosts } from './known-hosts.js';
+import type { ResolvedHost, ResolvedRoute } from './ssh-config.js';
+import type { SshPrompter } from './ssh-options.js';
+
+const { Client } = ssh2;
+
+export interface ConnectContext {
+  readonly homeDir: string;
+  readonly prompter: SshPrompter | undefined;
+  readonly agentSocket: string | undefined;
+  readonly accepted: Map<string, Buffer[]>;
+  /** Fires when the transport closes: abandons prompts and half-open connections. */
+  readonly signal: AbortSignal;
+  readonly debug?: (message: string) => void;
+}
+
+/** A live, authenticated chain of clients; the last one talks to the target. */
+export class SshConnection {
+  private lost = false;
+  private lastError: Error | undefined;
+  private readonly lostListeners = new Set<() => void>();
+
+  constructor(
+    readonly client: Ssh2Client,
+    private readonly hops: readonly Ssh2Client[],
+  ) {
+    for (const c of [client, ...hops]) {
+      // An unhandled 'error' would crash the process; the close that follows is what matters.
+      c.on('error', (err: Error) => {
+        this.lastError = err;
+        this.markLost();
+      });
+      c.on('end', () => {
+        this.markLost();
+      });
+      c.on('close', () => {
+        this.markLost();
+      });
+    }
+  }
+
+  /** True once any link of the chain has ended: no new channel can be opened on it. */
+  get closed(): boolean {
+    return this.lost;
+  }
+
+  get error(): Error | undefined {
+    return this.lastError;
+  }
+
+  /** Calls `fn` once when the connection is lost (at once if it already is); returns an unsubscriber. */
+  onLost(fn: () => void): () => void {
+    if (this.lost) {
+      queueMicrotask(fn);
+      return () => undefined;
+    }
+    this.lostListeners.add(fn);
+    return () => this.lostListeners.delete(fn);
+  }
+
+  end(): void {
+    this.markLost();
+    for (const c of [this.client, ...[...this.hops].reverse()]) c.end();
+  }
+
+  private markLost(): void {
+    if (this.lost) return;
+    this.lost = true;
+    for (const fn of [...this.lostListeners]) fn();
+    this.lostListeners.clear();
+  }
+}
+
+function where(host: ResolvedHost): string {
+  return `${host.user}@${host.hostname}:${host.port}`;
+}
+
+/** Connects the whole route; on failure every hop already connected is closed again. */
+export async function openConnection(
+  route: ResolvedRoute,
+  ctx: ConnectContext,
+): Promise<SshConnection> {
+  const hops: Ssh2Client[] = [];
+  try {
+    let sock: Duplex | undefined;
+    const all = [...route.jumps, route.target];
+    for (let i = 0; i < all.length; i++) {
+      const host = all[i];
+      if (host === undefined) continue;
+      const via = i > 0 ? all[i - 1] : undefined;
+      const client = await connectOne(host, sock, via, ctx);
+      const next = all[i + 1];
+      if (next === undefined) return new SshConnection(client, hops);
+      hops.push(client);
+      sock = await forwardTo(client, host, next);
+    }
+    throw new Error('unreachable: empty route');
+  } catch (err) {
+    for (const c of hops.reverse()) c.end();
+    throw err;
+  }
+}
+
+function forwardTo(client: Ssh2Client, hop: ResolvedHost, next: ResolvedHost): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    client.forwardOut('127.0.0.1', 0, next.hostname, next.port, (err, stream) => {
+      if (!err) {
+        resolve(stream);
+        return;
+      }
+      reject(
+        new SshError(
+          `Jump host ${hop.hostname} could not open a connection to ${next.hostname}:${next.port}: ${err.message}.`,
+          next.hostname,
+          { cause: err, hint: 'Check HostName and Port of the target as seen from the jump host.' },
+        ),
+      );
+    });
+  });
+}
+
+async function connectOne(
+  host: ResolvedHost,
+  sock: Duplex | undefined,
+  via: ResolvedHost | undefined,
+  ctx: ConnectContext,
+): Promise<Ssh2Client> {
+  const entries = await loadKnownHosts(
+    [...host.userKnownHostsFiles, ...host.globalKnownHostsFiles],
+    ctx.signal,
+  );
+  const hostKeyOrder = hostKeyAlgorithmOrder(
+    knownKeyTypes(entries, host.knownHostsName, host.port),
+  );
+  const client = new Client();
+  const label = via === undefined ? where(host) : `${where(host)} (via ${via.hostname})`;
+
+  return new Promise<Ssh2Client>((resolve, reject) => {
+    let settled = false;
+    let hostKeyFailure: Error | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let prompts = 0;
+
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      if (timer !== undefined) clearTimeout(timer);
+      ctx.signal.removeEventListener('abort', onAbort);
+      return true;
+    };
+    const succeed = (): void => {
+      if (settle()) resolve(client);
+    };
+    const finish = (err: Error): void => {
+      if (!settle()) return;
+      client.removeAllListeners('ready');
+      client.on('error', () => undefined);
+      client.destroy();
+      reject(err);
+    };
+    const arm = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = setTimeout(() => {
+        finish(
+          new TimeoutError(
+            `Connecting to ${label} timed out after ${host.connectTimeoutMs / 1000} s.`,
+            {
+              hint: 'Check the host name, port and network (VPN?), or raise ConnectTimeout.',
+            },
+          ),
+        );
+      }, host.connectTimeoutMs);
+    };
+    const promptStarted = (): void => {
+      prompts++;
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+    };
+    const promptEnded = (): void => {
+      prompts--;
+      if (prompts === 0 && !settled) arm();
+    };
+    const onAbort = (): void => {
+      finish(
+        new AbortedError('The SSH connection attempt was cancelled.', { cause: ctx.signal.reason }),
+      );
+    };
+    if (ctx.signal.aborted) {
+      onAbort();
+      return;
+    }
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+
+    const login = new LoginConversation({
+      host,
+      homeDir: ctx.homeDir,
+      prompter: ctx.prompter,
+      agentSocket: ctx.agentSocket,
+      signal: ctx.signal,
+      promptStarted,
+      promptEnded,
+    });
+
+    client.on('ready', () => {
+      succeed();
+    });
+    client.on('error', (err: Error & { level?: string }) => {
+      if (hostKeyFailure !== undefined) finish(hostKeyFailure);
+      else if (err.level === 'client-authentication') finish(login.failure(err));
+      else finish(translate(err, host, label));
+    });
+    client.on('close', () => {
+      finish(
+        hostKeyFailure ??
+          new SshError(`The SSH connection to ${label} closed during login.`, host.hostname, {
+            hint: 'The server may limit connections (MaxStartups) or reject this client; try `ssh` directly.',
+          }),
+      );
+    });
+
+    const config: ConnectConfig = {
+      host: host.hostname,
+      port: host.port,
+      username: host.user,
+      readyTimeout: 0, // our own timer, which stops while the user answers a prompt
+      keepaliveInterval: host.keepaliveSeconds * 1000,
+      keepaliveCountMax: host.keepaliveCountMax,
+      hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {
+        verifyHostKey(key, host, { ...ctx, promptStarted, promptEnded }).then(
+          () => {
+            if (!settled) verify(true);
+          },
+          (err: unknown) => {
+            hostKeyFailure = err instanceof Error ? err : new SshError(String(err), host.hostname);
+            // After a timeout or abort the client is already destroyed: nothing left to refuse.
+            if (!settled) verify(false);
+          },
+        );
+      },
+      authHandler: login.handler,
+      ...(hostKeyOrder === undefined ? {} : { algorithms: { serverHostKey: hostKeyOrder } }),
+      ...(sock === undefined ? {} : { sock }),
+      ...(ctx.debug === undefined ? {} : { debug: ctx.debug }),
+    } as ConnectConfig;
+    arm();
+    try {
+      client.connect(config);
+    } catch (err) {
+      finish(
+        new SshError(`Cannot start SSH connection to ${label}: ${String(err)}`, host.hostname, {
+          cause: err,
+        }),
+      );
+    }
+  });
+}
+
+function translate(
+  err: Error & { level?: string; code?: string },
+  host: ResolvedHost,
+  label: string,
+): SshError {
+  if (err.level === 'client-socket') {
+    const code = err.code ?? err.message;
+    return new SshError(`Cannot connect to ${label}: ${code}.`, host.hostname, {
+      cause: err,
+      hint:
+        code === 'ENOTFOUND'
+          ? `The host name ${host.hostname} does not resolve; check HostName in ~/.ssh/config.`
+          : 'Check the host name, port and network (VPN?); is sshd running there?',
+    });
+  }
+  return new SshError(`SSH connection to ${label} failed: ${err.message}`, host.hostname, {
+    cause: err,
+  });
+}

@@ -1,0 +1,145 @@
+/**
+ * A local port forward: a listener on 127.0.0.1 whose connections are each carried over a
+ * `direct-tcpip` channel to host:port as seen from the cluster. The listener asks for the current
+ * SSH connection per accepted socket, so after a reconnect new sockets use the new connection.
+ * A failing socket is closed alone; the listener stays up until `close()`.
+ */
+
+import { createServer, type Server, type Socket } from 'node:net';
+
+import { SshError, throwIfAborted } from '../errors.js';
+import type { SshConnection } from './ssh-connect.js';
+import type { PortForward } from './types.js';
+
+export interface ForwardSpec {
+  readonly remoteHost: string;
+  readonly remotePort: number;
+  readonly localPort: number;
+  /** The live connection, reconnecting when needed. */
+  readonly connection: () => Promise<SshConnection>;
+  readonly host: string;
+  readonly signal?: AbortSignal;
+  readonly debug?: (message: string) => void;
+  /** Called once after close(), so the transport can forget this forward. */
+  readonly onClose?: () => void;
+}
+
+const LOOPBACK = '127.0.0.1';
+
+export class LocalForward implements PortForward {
+  readonly localHost = LOOPBACK;
+  readonly remoteHost: string;
+  readonly remotePort: number;
+  private readonly sockets = new Set<Socket>();
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly server: Server,
+    readonly localPort: number,
+    private readonly spec: ForwardSpec,
+  ) {
+    this.remoteHost = spec.remoteHost;
+    this.remotePort = spec.remotePort;
+  }
+
+  static async listen(spec: ForwardSpec): Promise<LocalForward> {
+    throwIfAborted(spec.signal);
+    if (!Number.isInteger(spec.remotePort) || spec.remotePort < 1 || spec.remotePort > 65535) {
+      throw new SshError(`Invalid remote port ${spec.remotePort} to forward to.`, spec.host);
+    }
+    const server = createServer({ pauseOnConnect: true });
+    const port = await new Promise<number>((resolve, reject) => {
+      server.once('error', (err) => {
+        reject(
+          new SshError(
+            `Cannot listen on ${LOOPBACK}:${spec.localPort}: ${err.message}`,
+            spec.host,
+            {
+              cause: err,
+              hint: 'Choose another local port, or 0 for a free one.',
+            },
+          ),
+        );
+      });
+      server.listen(spec.localPort, LOOPBACK, () => {
+        const address = server.address();
+        resolve(typeof address === 'object' && address !== null ? address.port : spec.localPort);
+      });
+    });
+    const forward = new LocalForward(server, port, spec);
+    server.on('connection', (socket) => {
+      forward.accept(socket);
+    });
+    server.on('error', (err) => spec.debug?.(`forward listener: ${err.message}`));
+    return forward;
+  }
+
+  private accept(socket: Socket): void {
+    if (this.closing !== undefined) {
+      socket.destroy();
+      return;
+    }
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', (err) => this.spec.debug?.(`forward socket: ${err.message}`));
+    this.connect(socket, true);
+  }
+
+  /**
+   * Opens the channel for one accepted socket. A socket accepted just as the connection died
+   * gets one more try on a fresh connection: nothing was sent yet, so nothing can be repeated.
+   */
+  private connect(socket: Socket, mayRetry: boolean): void {
+    const { remoteHost, remotePort } = this;
+    this.spec.connection().then(
+      (conn) => {
+        if (socket.destroyed) return;
+        conn.client.forwardOut(
+          socket.remoteAddress ?? LOOPBACK,
+          socket.remotePort ?? 0,
+          remoteHost,
+          remotePort,
+          (err, stream) => {
+            if (err) {
+              if (mayRetry && conn.closed && !socket.destroyed) {
+                this.connect(socket, false);
+                return;
+              }
+              this.spec.debug?.(`forward to ${remoteHost}:${remotePort}: ${err.message}`);
+              socket.destroy();
+              return;
+            }
+            if (socket.destroyed) {
+              stream.close();
+              return;
+            }
+            stream.on('error', () => socket.destroy());
+            stream.on('close', () => socket.destroy());
+            socket.on('close', () => {
+              stream.close();
+            });
+            socket.pipe(stream).pipe(socket);
+            socket.resume();
+          },
+        );
+      },
+      (err: unknown) => {
+        this.spec.debug?.(`forward: no SSH connection: ${String(err)}`);
+        socket.destroy();
+      },
+    );
+  }
+
+  /** Stops listening and ends every forwarded connection. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      for (const s of this.sockets) s.destroy();
+      this.sockets.clear();
+      this.server.close(() => {
+        resolve();
+      });
+      this.spec.onClose?.();
+    });
+    return this.closing;
+  }
+}
