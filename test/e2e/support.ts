@@ -3,7 +3,8 @@
  * up (found through HPC_JUPYTER_CONFIG and the env file beside it), its SSH transport as the test
  * user, and a runner that records every command so tests can count scheduler calls.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -175,4 +176,48 @@ export async function inSqueue(id: string): Promise<boolean> {
     if (String((error as { stderr?: unknown }).stderr).includes('Invalid job id')) return false;
     throw error;
   }
+}
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export const CLI = join(REPO_ROOT, 'packages', 'core', 'dist', 'cli', 'main.js');
+
+/** Runs the built `hpc-jupyter` command with extra environment. */
+export function cli(
+  args: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+  timeoutMs = 240_000,
+): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: { ...process.env, ...env }, timeout: timeoutMs },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/**
+ * A private agent for one test file: its own runtime dir (socket), state dir (sessions) and
+ * config, so tests neither see nor disturb the developer's agent or each other.
+ */
+export function privateAgentEnv(configFile: string): Record<string, string> {
+  const root = mkdtempSync(join(tmpdir(), 'hpcj-agent-'));
+  // XDG_RUNTIME_DIR must exist (the session manager of a desktop makes it); the agent makes
+  // its own directory inside.
+  mkdirSync(join(root, 'run'), { mode: 0o700 });
+  return {
+    HPC_JUPYTER_CONFIG: configFile,
+    XDG_RUNTIME_DIR: join(root, 'run'),
+    XDG_STATE_HOME: join(root, 'state'),
+    HPC_JUPYTER_AGENT_IDLE_SECONDS: '120',
+  };
 }

@@ -6,7 +6,9 @@
  */
 import type { SessionState } from '../schedulers/types.js';
 
-export type ParamValue = string | number | boolean;
+import type { ParamValue } from '../templates/types.js';
+
+export type { ParamValue };
 
 /** What a client asks for. */
 export interface SessionSpec {

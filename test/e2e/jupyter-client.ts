@@ -1,0 +1,52 @@
+/**
+ * Drives a real Jupyter server the way JupyterLab does, with @jupyterlab/services: start a
+ * kernel through the REST API, execute code over its WebSocket, collect what it prints.
+ */
+import { KernelManager, ServerConnection } from '@jupyterlab/services';
+import WebSocket from 'ws';
+
+export interface ExecuteResult {
+  readonly stdout: string;
+  /** The text/plain of the execute_result, if any. */
+  readonly result: string | undefined;
+  readonly status: string;
+}
+
+/** Starts a kernel on the server at `baseUrl`, runs `code`, shuts the kernel down. */
+export async function executeOnServer(
+  baseUrl: string,
+  token: string,
+  code: string,
+): Promise<ExecuteResult> {
+  const serverSettings = ServerConnection.makeSettings({
+    baseUrl,
+    wsUrl: baseUrl.replace(/^http/, 'ws'),
+    token,
+    appendToken: true,
+    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+  });
+  const manager = new KernelManager({ serverSettings });
+  await manager.ready;
+  const kernel = await manager.startNew({ name: 'python3' });
+  try {
+    let stdout = '';
+    let result: string | undefined;
+    const future = kernel.requestExecute({ code });
+    future.onIOPub = (msg) => {
+      const content = msg.content as {
+        name?: string;
+        text?: string;
+        data?: Record<string, unknown>;
+      };
+      if (msg.header.msg_type === 'stream' && content.name === 'stdout')
+        stdout += content.text ?? '';
+      if (msg.header.msg_type === 'execute_result')
+        result = String(content.data?.['text/plain'] ?? '');
+    };
+    const reply = await future.done;
+    return { stdout, result, status: String((reply.content as { status?: string }).status) };
+  } finally {
+    await kernel.shutdown().catch(() => undefined);
+    manager.dispose();
+  }
+}
