@@ -40,8 +40,10 @@ export async function executeOnServer(
       };
       if (msg.header.msg_type === 'stream' && content.name === 'stdout')
         stdout += content.text ?? '';
-      if (msg.header.msg_type === 'execute_result')
-        result = String(content.data?.['text/plain'] ?? '');
+      if (msg.header.msg_type === 'execute_result') {
+        const text = content.data?.['text/plain'];
+        result = typeof text === 'string' ? text : JSON.stringify(text);
+      }
     };
     const reply = await future.done;
     return { stdout, result, status: String((reply.content as { status?: string }).status) };
