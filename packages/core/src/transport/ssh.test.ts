@@ -159,7 +159,10 @@ describe('SshTransport connection handling', () => {
   it('fails a command that was running when the connection dropped, and does not re-run it', async () => {
     const { transport, server } = await setup();
     const running = transport.run(['sh', '-c', 'sleep 5; echo done']);
-    await new Promise((r) => setTimeout(r, 300));
+    // Drop only once the server really runs it: on a loaded machine connecting takes a while.
+    for (let i = 0; i < 200 && !server.commands.some((c) => c.includes('sleep 5')); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
     server.dropAll();
     const err = await running.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConnectionLostError);
