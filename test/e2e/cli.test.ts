@@ -142,4 +142,32 @@ describe('hpc-jupyter CLI on the test cluster', () => {
     expect(good.stdout).toBe('still works\n');
     expect(await newestJobId()).toBeGreaterThan(before);
   });
+
+  it('doctor checks SSH, the scheduler, the work directory and Jupyter on the cluster', async () => {
+    const result = await cli(['doctor', '--cluster', 'testlab']);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toMatch(
+      /ok\s+reach hpcjtest@127\.0\.0\.1 \(host key verified, logged in as hpcjtest\)/,
+    );
+    expect(result.stdout).toMatch(/ok\s+slurm commands/);
+    expect(result.stdout).toMatch(/ok\s+work directory .*\.hpc-jupyter is writable/);
+    expect(result.stdout).toMatch(
+      /ok\s+Python 3\.\d+\.\d+ with jupyter-server [\d.]+ and ipykernel [\d.]+/,
+    );
+  });
+
+  it('doctor says what to fix when the host key is unknown', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hpcj-config-'));
+    const config = readFileSync(cluster.configFile, 'utf8').replaceAll(
+      cluster.env.HPCJ_KNOWN_HOSTS ?? '',
+      join(dir, 'empty_known_hosts'),
+    );
+    writeFileSync(join(dir, 'clusters.yaml'), config);
+    const result = await cli(['doctor', '--cluster', 'testlab'], {
+      HPC_JUPYTER_CONFIG: join(dir, 'clusters.yaml'),
+    });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/FAIL\s+reach hpcjtest@127\.0\.0\.1/);
+    expect(result.stdout).toMatch(/SHA256:/);
+  });
 });
