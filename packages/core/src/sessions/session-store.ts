@@ -6,10 +6,10 @@
  * does not parse or is not a record is skipped and reported, never fatal. Secrets never go here
  * (see session-secrets.ts).
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
+import { isAtomicTemp, writeFileAtomic } from '../util/atomic-file.js';
 import { HpcError, SessionFileError, throwIfAborted } from '../errors.js';
 import type { SessionState } from '../schedulers/types.js';
 import { isSessionId } from './session-ids.js';
@@ -78,7 +78,7 @@ export class SessionStore {
     const problems: SessionFileError[] = [];
     for (const name of await readdir(this.dir)) {
       const file = path.join(this.dir, name);
-      if (name.startsWith('.') && name.endsWith('.tmp')) {
+      if (isAtomicTemp(name)) {
         await removeIfStale(file);
         continue;
       }
@@ -139,31 +139,9 @@ export class SessionStore {
   }
 }
 
-/** Temp file with mode 0600, synced, renamed over the target, then the directory synced. */
-export async function writeAtomic(file: string, data: string, mode = 0o600): Promise<void> {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(tmp, 'wx', mode);
-  try {
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await chmod(tmp, mode);
-    await rename(tmp, file);
-  } catch (error) {
-    await unlink(tmp).catch(() => undefined);
-    throw error;
-  }
-  // The rename is durable only once the directory entry is on disk too.
-  const dirHandle = await open(dir, 'r');
-  try {
-    await dirHandle.sync();
-  } finally {
-    await dirHandle.close();
-  }
+/** Writes a store file: 0600, atomically, and durably (the directory is synced too). */
+export function writeAtomic(file: string, data: string, mode = 0o600): Promise<void> {
+  return writeFileAtomic(file, data, { mode, durable: true });
 }
 
 async function removeIfStale(file: string): Promise<void> {

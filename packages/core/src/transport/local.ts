@@ -5,10 +5,9 @@
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, unlink } from 'node:fs/promises';
 import net from 'node:net';
-import path from 'node:path';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import { AbortedError, CommandError, throwIfAborted, TimeoutError } from '../errors.js';
 import type {
   FileOptions,
@@ -132,26 +131,7 @@ export class LocalTransport implements Transport {
     data: string | Uint8Array,
     options: WriteFileOptions,
   ): Promise<void> {
-    throwIfAborted(options.signal);
-    const tmp = path.join(
-      path.dirname(file),
-      `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
-    );
-    const handle = await open(tmp, 'wx', options.mode);
-    try {
-      try {
-        await handle.writeFile(data);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await chmod(tmp, options.mode);
-      throwIfAborted(options.signal);
-      await rename(tmp, file);
-    } catch (error) {
-      await unlink(tmp).catch(() => undefined);
-      throw error;
-    }
+    await writeFileAtomic(file, data, options);
   }
 
   /** Directories it creates get `mode` (umask permitting); the last one is chmod-ed to it. */
