@@ -6,9 +6,16 @@ import { AbortedError, ConfigError } from '../errors.js';
 import { BUILTIN_TEMPLATES_DIR, loadTemplates } from './index.js';
 
 describe('loadTemplates on the built-in templates', () => {
-  it('loads jupyter and kernel with resolved shared parameters and the runtime', async () => {
+  it('loads the built-in templates with resolved shared parameters and the runtime', async () => {
     const templates = await loadTemplates(BUILTIN_TEMPLATES_DIR);
-    expect([...templates.keys()]).toEqual(['jupyter', 'kernel']);
+    expect([...templates.keys()]).toEqual([
+      'dask',
+      'dask-workers',
+      'ipyparallel',
+      'jupyter',
+      'kernel',
+      'spark',
+    ]);
     const jupyter = templates.get('jupyter');
     expect(jupyter?.kind).toBe('server');
     expect(templates.get('kernel')?.kind).toBe('kernel');

@@ -1,0 +1,61 @@
+# shellcheck shell=bash
+# An ipyparallel cluster: the controller on the first node, bound to the node's address, and one
+# engine per task through the runtime's parallel launcher. The controller writes its connection
+# files, with the HMAC key every message is signed with, 0600 into ./ipyparallel/security; nothing
+# else holds the key. The job is ready when every engine has registered; connection.json then
+# says where the controller is and how many engines joined.
+
+session=$PWD
+profile=$session/ipyparallel
+logs=$session/logs
+for dir in "$logs" "$profile"; do
+  { [ -d "$dir" ] || mkdir -m 700 "$dir"; } || hpcj_die "cannot create $dir"
+done
+rm -f -- "$profile/security/ipcontroller-client.json" "$profile/security/ipcontroller-engine.json"
+
+address=$(hpcj_node_address)
+hpcj_log "starting the ipyparallel controller on $address"
+"$HPCJ_PYTHON" -m ipyparallel.controller --ip="$address" --location="$address" \
+  --profile-dir="$profile" >>"$logs/ipcontroller.log" 2>&1 &
+controller_pid=$!
+
+engine_file=$profile/security/ipcontroller-engine.json
+waited=0
+while [ ! -s "$engine_file" ]; do
+  if ! kill -0 "$controller_pid" 2>/dev/null || [ "$waited" -ge 1200 ]; then
+    tail -n 30 "$logs/ipcontroller.log" >&2
+    hpcj_die "the ipyparallel controller did not start"
+  fi
+  sleep 0.1
+  waited=$((waited + 1))
+done
+
+nodes=()
+mapfile -t nodes < <(hpcj_nodes)
+per_node=${HPCJ_TASKS_PER_NODE:-1}
+expected=$((${#nodes[@]} * per_node))
+
+# One log per engine in ./logs, so a stall can show the tail of each node that is short.
+# shellcheck disable=SC2016 # expanded by each copy's shell
+hpcj_each_task bash -c 'log=$1/ipengine-$HPCJ_NODE_NAME-$HPCJ_RANK.log; shift; exec "$@" >>"$log" 2>&1' \
+  hpcj-ipp "$logs" "$HPCJ_PYTHON" -m ipyparallel.engine --profile-dir="$profile" \
+  --file="$engine_file" &
+
+hpcj_log "waiting for $expected ipyparallel engines ($per_node per node) to register"
+count_file=$session/.ipp-engines
+hpcj_run hpcj_python -m hpc_jupyter.ipp_engine wait "$session" "$expected" \
+  "${HPCJ_PARAM_START_TIMEOUT_SECONDS:-300}" "${nodes[@]}" >"$count_file" ||
+  hpcj_die "the ipyparallel cluster did not start; see the messages above"
+read -r count <"$count_file"
+rm -f -- "$count_file"
+port=$(hpcj_python -m hpc_jupyter.ipp_engine port "$session") ||
+  hpcj_die "cannot read the controller's registration port"
+
+hpcj_write_connection "$(hpcj_json kind=ipyparallel node="$(hpcj_node_name)" host="$address" \
+  engines:="$count" expected_engines:="$expected" workers:="$count" \
+  client_file="$profile/security/ipcontroller-client.json" \
+  endpoints:="[$(hpcj_json name=controller host="$address" port:="$port")]")" ||
+  hpcj_die "cannot write connection.json"
+
+wait "$controller_pid"
+hpcj_die "the ipyparallel controller exited (status $?); see $logs/ipcontroller.log"

@@ -1,0 +1,15 @@
+"""hpc-jupyter inside a batch job: engine start-up helpers and the clients a kernel gets.
+
+The job templates (templates/dask, templates/ipyparallel, templates/spark) call the modules here
+with ``python -m hpc_jupyter.<module>``; a kernel in the job runs :mod:`hpc_jupyter.startup`.
+Every secret is read from a 0600 file in the session directory, never from argv or environment.
+"""
+
+import os
+
+__all__ = ["session_dir"]
+
+
+def session_dir(path=None):
+    """The session directory: ``path``, else $HPCJ_SESSION_DIR, else the working directory."""
+    return os.path.abspath(path or os.environ.get("HPCJ_SESSION_DIR") or os.getcwd())

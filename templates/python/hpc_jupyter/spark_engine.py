@@ -1,0 +1,154 @@
+"""Spark standalone in a job: the job's private properties file, the start-up wait that makes
+"ready" mean "every requested worker registered", and the SparkSession a kernel gets.
+
+Usage (from templates/spark/body.sh):
+  python -m hpc_jupyter.spark_engine conf SESSION_DIR MASTER_URL APP_UI_PORT EXECUTOR_MEMORY
+  python -m hpc_jupyter.spark_engine wait SESSION_DIR WORKERS TIMEOUT_S MASTER_UI_URL NODE...
+
+The secret is made here, once per job, and written only into SESSION_DIR/spark/spark.conf
+(0600). Daemons and drivers read it with --properties-file, so it never reaches argv: pyspark
+would pass a SparkConf's entries to spark-submit as --conf arguments, so the driver gets the file
+through PYSPARK_SUBMIT_ARGS instead.
+"""
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from . import session_dir as _session_dir
+from .files import make_private_dir, tail, write_private
+
+CONF_DIR = "spark"
+CONF_FILE = os.path.join(CONF_DIR, "spark.conf")
+INFO_FILE = os.path.join(CONF_DIR, "master.json")
+
+
+def write_conf(session_dir, master_url, app_ui_port, executor_memory):
+    directory = make_private_dir(os.path.join(session_dir, CONF_DIR))
+    props = {
+        "spark.master": master_url,
+        "spark.authenticate": "true",
+        "spark.authenticate.secret": secrets.token_hex(32),
+        "spark.network.crypto.enabled": "true",
+        "spark.network.crypto.cipher": "AES/GCM/NoPadding",
+        "spark.network.crypto.saslFallback": "false",
+        "spark.master.rest.enabled": "false",
+        "spark.ui.killEnabled": "false",
+        "spark.executor.memory": executor_memory,
+        "spark.ui.port": str(app_ui_port),
+        "spark.port.maxRetries": "32",
+        "spark.pyspark.python": sys.executable,
+        "spark.pyspark.driver.python": sys.executable,
+    }
+    text = "".join("%s %s\n" % item for item in props.items())
+    write_private(os.path.join(session_dir, CONF_FILE), text)
+    write_private(
+        os.path.join(session_dir, INFO_FILE),
+        json.dumps({"master": master_url, "app_ui_port": app_ui_port}),
+    )
+    return directory
+
+
+def node_address():
+    """This node's address as the runtime's hpcj_node_address sees it (first of hostname -I)."""
+    explicit = os.environ.get("HPCJ_NODE_ADDRESS")
+    if explicit:
+        return explicit
+    if os.environ.get("HPC_JUPYTER_SCHEDULER") == "local":
+        return "127.0.0.1"
+    try:
+        out = subprocess.run(["hostname", "-I"], capture_output=True, text=True, timeout=10)
+        first = out.stdout.split()
+        if first:
+            return first[0]
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return socket.gethostname()
+
+
+def connect(session_dir=None, app_name="hpc-jupyter"):
+    """A SparkSession on the job's master, authenticated and encrypted with the job's secret."""
+    directory = _session_dir(session_dir)
+    conf_file = os.path.join(directory, CONF_FILE)
+    if not os.path.exists(conf_file):
+        raise FileNotFoundError("no Spark properties file %s: is this a spark job?" % conf_file)
+    os.environ["PYSPARK_SUBMIT_ARGS"] = "--properties-file %s pyspark-shell" % conf_file
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    return (
+        SparkSession.builder.appName(app_name)
+        .config("spark.driver.host", node_address())
+        .config("spark.driver.bindAddress", node_address())
+        .getOrCreate()
+    )
+
+
+def _log(message):
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+    print("%s hpc-jupyter: %s" % (stamp, message), file=sys.stderr, flush=True)
+
+
+def alive_workers(master_ui):
+    with urllib.request.urlopen(master_ui.rstrip("/") + "/json/", timeout=10) as r:
+        state = json.load(r)
+    return [w for w in state.get("workers", []) if w.get("state") == "ALIVE"]
+
+
+def _names(node):
+    names = {node}
+    try:
+        names.add(socket.gethostbyname(node))
+    except OSError:
+        pass
+    return names
+
+
+def wait_for_workers(session_dir, expected, timeout, master_ui, nodes):
+    deadline = time.monotonic() + timeout
+    last, workers = -1, []
+    while True:
+        try:
+            workers = alive_workers(master_ui)
+        except OSError:
+            workers = []
+        count = len(workers)
+        if count != last:
+            _log("%d/%d Spark workers registered" % (count, expected))
+            last = count
+        if count >= expected:
+            return count
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
+    hosts = {w.get("host") for w in workers}
+    missing = [n for n in dict.fromkeys(nodes) if not (_names(n) & hosts)]
+    report = [
+        "hpc-jupyter: only %d/%d Spark workers registered within %g s; nodes without a "
+        "worker: %s" % (last, expected, timeout, ", ".join(missing) or "none")
+    ]
+    for node in missing:
+        log = os.path.join(session_dir, "logs", "spark-worker-%s.log" % node)
+        report.append("--- %s (last lines of %s) ---\n%s" % (node, log, tail(log)))
+    sys.exit("\n".join(report))
+
+
+def main(argv):
+    if len(argv) == 5 and argv[0] == "conf":
+        write_conf(argv[1], argv[2], int(argv[3]), argv[4])
+    elif len(argv) >= 5 and argv[0] == "wait":
+        print(wait_for_workers(argv[1], int(argv[2]), float(argv[3]), argv[4], argv[5:]))
+    else:
+        sys.exit(
+            "usage: python -m hpc_jupyter.spark_engine conf SESSION_DIR MASTER_URL APP_UI_PORT "
+            "EXECUTOR_MEMORY | wait SESSION_DIR WORKERS TIMEOUT_S MASTER_UI_URL NODE..."
+        )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
