@@ -29,9 +29,24 @@ with os.fdopen(fd, "w") as f:
 os.replace(tmp, kernel_file)' "$key_file" "$kernel_file" "$address" ||
   hpcj_die "cannot write $kernel_file"
 
+# Starts ipykernel in the background with $kernel_file: the first time with ports 0, after a
+# restart with the ports it wrote back then.
+start_kernel() {
+  (cd -- "$work_dir" && exec "$HPCJ_PYTHON" -m ipykernel_launcher -f "$kernel_file") &
+  kernel_pid=$!
+  kernel_started=$SECONDS
+}
+
+publish_kernel() {
+  hpcj_write_connection "$(hpcj_json kind=kernel ip="$address" transport=tcp \
+    signature_scheme=hmac-sha256 shell_port:="$shell_port" iopub_port:="$iopub_port" \
+    stdin_port:="$stdin_port" control_port:="$control_port" hb_port:="$hb_port" \
+    pid:="$kernel_pid" restarts:="$restarts" node="$(hpcj_node_name)")"
+}
+
 hpcj_log "starting the kernel on $address"
-(cd -- "$work_dir" && exec "$HPCJ_PYTHON" -m ipykernel_launcher -f "$kernel_file") &
-kernel_pid=$!
+restarts=0
+start_kernel
 
 # Wait until ipykernel has written its ports back (it rewrites the file in place, so a read can
 # see half of it), then until every port accepts connections.
@@ -66,10 +81,34 @@ for port in "$shell_port" "$iopub_port" "$stdin_port" "$control_port" "$hb_port"
   hpcj_wait_port "$address" "$port" 60 "$kernel_pid" || hpcj_die "the kernel is not listening"
 done
 
-hpcj_write_connection "$(hpcj_json kind=kernel ip="$address" transport=tcp \
-  signature_scheme=hmac-sha256 shell_port:="$shell_port" iopub_port:="$iopub_port" \
-  stdin_port:="$stdin_port" control_port:="$control_port" hb_port:="$hb_port" \
-  pid:="$kernel_pid" node="$(hpcj_node_name)")" ||
-  hpcj_die "cannot write connection.json"
+publish_kernel || hpcj_die "cannot write connection.json"
 
-wait "$kernel_pid"
+# The kernel exits when a notebook restarts it (shutdown_request with restart), on `exit()` and
+# when it crashes; a shutdown cancels the whole job instead. Each time it is started again here,
+# on the same five ports, so connection.json, the agent's tunnels and the clients' connections
+# stay valid and the job keeps its place. A kernel that keeps dying at once ends the job.
+quick_exits=0
+while :; do
+  wait "$kernel_pid"
+  status=$?
+  if [ $((SECONDS - kernel_started)) -lt 10 ]; then
+    quick_exits=$((quick_exits + 1))
+  else
+    quick_exits=0
+  fi
+  [ "$quick_exits" -lt 3 ] ||
+    hpcj_die "the kernel exited 3 times within 10 s of starting (last status $status)"
+  restarts=$((restarts + 1))
+  hpcj_log "the kernel exited with status $status; starting it again (restart $restarts)"
+  start_kernel
+  ok=1
+  for port in "$shell_port" "$iopub_port" "$stdin_port" "$control_port" "$hb_port"; do
+    hpcj_wait_port "$address" "$port" 60 "$kernel_pid" || {
+      ok=''
+      break
+    }
+  done
+  if [ -n "$ok" ]; then
+    publish_kernel || hpcj_log "cannot update connection.json"
+  fi
+done

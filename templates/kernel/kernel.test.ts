@@ -42,6 +42,24 @@ finally:
     client.stop_channels()
 `;
 
+// Asks the kernel to shut down for a restart, as jupyter_client's restart does.
+const RESTART_PY = `
+import json, sys
+from jupyter_client import BlockingKernelClient
+info = json.load(open(sys.argv[1]))
+info["key"] = open(sys.argv[2]).read().strip()
+keys = ("ip", "transport", "signature_scheme", "key") + tuple(k for k in info if k.endswith("_port"))
+client = BlockingKernelClient()
+client.load_connection_info({k: info[k] for k in keys})
+client.start_channels()
+client.wait_for_ready(timeout=20)
+msg = client.session.msg("shutdown_request", {"restart": True})
+client.control_channel.send(msg)
+reply = client.control_channel.get_msg(timeout=10)
+assert reply["content"]["restart"] is True, reply
+client.stop_channels()
+`;
+
 let session: Session | undefined;
 let job: RunningJob | undefined;
 let seen: number[] = [];
@@ -101,6 +119,39 @@ describe('the kernel template, run locally', () => {
     const result = await stopJob(job);
     expect(result.code).toBe(143);
     expect(await waitGone(seen)).toEqual([]);
+  });
+
+  it('starts the kernel again on the same ports when it exits (a restart keeps the job)', async () => {
+    const key = randomBytes(32).toString('hex');
+    session = await prepareSession('kernel', { workingDirectory: '/tmp' });
+    const keyFile = path.join(session.dir, 'kernel-key');
+    writeFileSync(keyFile, key, { mode: 0o600 });
+    job = startJob(session);
+    const file = await waitForFile(session, job, 'connection.json', 20_000);
+    const before = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    expect(before['restarts']).toBe(0);
+
+    // What a notebook's restart does to the kernel in the job: shutdown_request with restart.
+    execFileSync(VENV_PYTHON, ['-c', RESTART_PY, file, keyFile], { timeout: 30_000 });
+    const deadline = Date.now() + 20_000;
+    let after = before;
+    while (after['restarts'] !== 1) {
+      if (Date.now() > deadline) throw new Error(`no restart: ${jobLog(session)}`);
+      await new Promise((r) => setTimeout(r, 100));
+      after = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    }
+    expect(after['pid']).not.toBe(before['pid']);
+    for (const port of PORTS) expect(after[port]).toBe(before[port]);
+    const reply = execFileSync(VENV_PYTHON, ['-c', KERNEL_INFO_PY, file, keyFile], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(JSON.parse(reply)).toEqual({ status: 'ok', implementation: 'ipython' });
+    expect(jobLog(session)).toMatch(
+      /the kernel exited with status 0; starting it again \(restart 1\)/,
+    );
+    seen = descendants(job.pid);
+    expect((await stopJob(job)).code).toBe(143);
   });
 
   it('fails with a message when the working directory does not exist', async () => {

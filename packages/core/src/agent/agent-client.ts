@@ -14,6 +14,7 @@ import type {
   ApiErrorBody,
   ClustersResponse,
   HealthInfo,
+  HoldResponse,
   LogsResponse,
   PromptReply,
   PromptsResponse,
@@ -26,6 +27,14 @@ import type { TemplateForm, TemplateSummary } from './template-catalog.js';
 
 export interface CallOptions {
   readonly signal?: AbortSignal;
+}
+
+/** An open lease on a session (see `AgentClient.lease`). */
+export interface LeaseHandle {
+  /** Settles when the agent ends the lease (it stopped or went away), not on `release()`. */
+  readonly lost: Promise<void>;
+  /** Closes the lease: the agent stops the session after the grace unless it is leased again. */
+  release(): void;
 }
 
 type Method = 'GET' | 'POST' | 'DELETE';
@@ -101,6 +110,82 @@ export class AgentClient {
   ): Promise<AccessResponse> {
     const query = o.endpoint === undefined ? '' : `?endpoint=${enc(o.endpoint)}`;
     return this.call('POST', `/v1/sessions/${enc(id)}/access${query}`, o);
+  }
+
+  /**
+   * Leases the session: while this process keeps the returned lease open the agent leaves the
+   * session alone; once it closes (release, exit, SIGKILL) the agent stops the session after
+   * `graceSeconds` (default 10) unless it is leased again or held. Resolves once the agent has
+   * taken the lease.
+   */
+  lease(
+    id: string,
+    o: CallOptions & { readonly graceSeconds?: number } = {},
+  ): Promise<LeaseHandle> {
+    throwIfAborted(o.signal);
+    const payload = JSON.stringify(
+      o.graceSeconds === undefined ? {} : { graceSeconds: o.graceSeconds },
+    );
+    return new Promise<LeaseHandle>((resolve, reject) => {
+      const req = http.request({
+        socketPath: this.socketPath,
+        method: 'POST',
+        path: `/v1/sessions/${enc(id)}/lease`,
+        // Its own connection: a lease must not share a socket with (or wait behind) other calls.
+        agent: false,
+        headers: {
+          accept: 'application/x-ndjson',
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(payload),
+        },
+      });
+      let settleLost: () => void = () => undefined;
+      const lost = new Promise<void>((r) => {
+        settleLost = r;
+      });
+      let released = false;
+      const handle: LeaseHandle = {
+        lost,
+        release: () => {
+          released = true;
+          req.destroy();
+        },
+      };
+      const onAbort = (): void => {
+        req.destroy();
+        reject(new AbortedError());
+      };
+      o.signal?.addEventListener('abort', onAbort, { once: true });
+      req.on('error', (err) => {
+        o.signal?.removeEventListener('abort', onAbort);
+        reject(this.unreachable(err));
+        if (!released) settleLost();
+      });
+      req.on('response', (res) => {
+        const status = res.statusCode ?? 500;
+        if (status >= 400) {
+          readAll(res).then((text) => {
+            o.signal?.removeEventListener('abort', onAbort);
+            reject(errorFromAnswer(status, text));
+          }, reject);
+          return;
+        }
+        res.once('data', () => {
+          o.signal?.removeEventListener('abort', onAbort);
+          resolve(handle);
+        });
+        res.resume();
+        res.once('close', () => {
+          if (!released) settleLost();
+        });
+      });
+      req.end(payload);
+    });
+  }
+
+  /** Keeps the session through lost leases for `seconds` (a kernel restart); resolves with when. */
+  holdSession(id: string, seconds: number, o: CallOptions = {}): Promise<HoldResponse> {
+    return this.call('POST', `/v1/sessions/${enc(id)}/hold`, o, { seconds });
   }
 
   async prompts(o: CallOptions = {}): Promise<readonly PromptEvent[]> {

@@ -13,10 +13,11 @@ import { EventStream } from './event-stream.js';
 import { sendError, writeSocketError } from './http-json.js';
 import { Router } from './router.js';
 import { apiRoutes, type RouteDeps } from './routes.js';
+import { SessionLeases } from './session-leases.js';
 import { proxiedSessionId, SessionProxy } from './session-proxy.js';
 import { clearStaleSocket, ensurePrivateDir } from './socket-path.js';
 
-export interface AgentServerOptions extends Omit<RouteDeps, 'events' | 'startedAt'> {
+export interface AgentServerOptions extends Omit<RouteDeps, 'events' | 'startedAt' | 'leases'> {
   readonly socketPath: string;
   readonly startedAt?: number;
   readonly heartbeatMs?: number;
@@ -26,6 +27,7 @@ export interface AgentServerOptions extends Omit<RouteDeps, 'events' | 'startedA
 export class AgentServer {
   readonly router: Router;
   readonly events: EventStream;
+  readonly leases: SessionLeases;
   private readonly proxy: SessionProxy;
   private readonly server: http.Server;
   private readonly unsubscribe: (() => void)[] = [];
@@ -53,8 +55,17 @@ export class AgentServer {
       }),
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
     });
+    this.leases = new SessionLeases({
+      stop: (id) => options.sessions.stop(id),
+      log: this.log,
+    });
     this.router = new Router(
-      apiRoutes({ ...options, events: this.events, startedAt: options.startedAt ?? Date.now() }),
+      apiRoutes({
+        ...options,
+        events: this.events,
+        leases: this.leases,
+        startedAt: options.startedAt ?? Date.now(),
+      }),
     );
     this.proxy = new SessionProxy(options.sessions);
     this.server = http.createServer((req, res) => {
@@ -167,6 +178,9 @@ export class AgentServer {
 
   private async shutdown(): Promise<void> {
     for (const off of this.unsubscribe.splice(0)) off();
+    // Leases end with the connections below; that is the agent going away, not their clients:
+    // no session is stopped for it (the next agent has no leases and stops nothing).
+    this.leases.dispose();
     const closed = new Promise<void>((resolve) => {
       this.server.close(() => {
         resolve();

@@ -85,6 +85,17 @@ export interface AccessResponse {
   readonly token?: string;
 }
 
+/** What an open lease (`POST /v1/sessions/{id}/lease`) streams, one JSON object per line. */
+export type LeaseEvent =
+  | { readonly type: 'lease'; readonly id: string; readonly graceSeconds: number }
+  | { readonly type: 'ping' };
+
+/** `POST /v1/sessions/{id}/hold`: the session is kept through lost leases until `until`. */
+export interface HoldResponse {
+  readonly id: string;
+  readonly until: string;
+}
+
 export interface PromptsResponse {
   readonly prompts: readonly PromptEvent[];
 }

@@ -109,7 +109,7 @@ export function parseSessionSpec(value: unknown): SessionSpec {
   if (!isRecord(value)) {
     throw new InvalidInputError('Send a JSON object: { "cluster", "template", "params" }.');
   }
-  const { cluster, template, params, profile } = value;
+  const { cluster, template, params, profile, kernelKey } = value;
   if (typeof cluster !== 'string' || cluster === '') {
     throw new InvalidInputError('"cluster" must be the name of a configured cluster.');
   }
@@ -118,6 +118,11 @@ export function parseSessionSpec(value: unknown): SessionSpec {
   }
   if (profile !== undefined && typeof profile !== 'string') {
     throw new InvalidInputError('"profile" must be a profile name.');
+  }
+  if (kernelKey !== undefined && (typeof kernelKey !== 'string' || !KERNEL_KEY.test(kernelKey))) {
+    throw new InvalidInputError(
+      '"kernelKey" must be 1 to 1024 printable ASCII characters without spaces.',
+    );
   }
   const checked: Record<string, ParamValue> = {};
   if (params !== undefined) {
@@ -134,5 +139,9 @@ export function parseSessionSpec(value: unknown): SessionSpec {
     template,
     params: checked,
     ...(profile === undefined ? {} : { profile }),
+    ...(kernelKey === undefined ? {} : { kernelKey }),
   };
 }
+
+/** A key the job reads back byte for byte: no whitespace, nothing a shell or file could mangle. */
+const KERNEL_KEY = /^[\x21-\x7e]{1,1024}$/;

@@ -11,7 +11,9 @@ import type { EventStream } from './event-stream.js';
 import type { Route } from './router.js';
 import { agentRoutes } from './routes-agent.js';
 import { clusterRoutes } from './routes-clusters.js';
+import { leaseRoutes } from './routes-leases.js';
 import { sessionRoutes } from './routes-sessions.js';
+import type { SessionLeases } from './session-leases.js';
 import type { TemplateCatalog } from './template-catalog.js';
 
 /** The part of ClusterConnections the routes use (site info for forms and the site route). */
@@ -26,6 +28,8 @@ export interface RouteDeps {
   readonly templates: TemplateCatalog;
   readonly prompter: AgentPrompter;
   readonly events: EventStream;
+  /** Sessions tied to a client's life (kernel launchers). */
+  readonly leases: SessionLeases;
   readonly version: string;
   /** Date.now() when the agent started. */
   readonly startedAt: number;
@@ -34,7 +38,12 @@ export interface RouteDeps {
 }
 
 export function apiRoutes(deps: RouteDeps): Route[] {
-  return [...agentRoutes(deps), ...clusterRoutes(deps), ...sessionRoutes(deps)];
+  return [
+    ...agentRoutes(deps),
+    ...clusterRoutes(deps),
+    ...sessionRoutes(deps),
+    ...leaseRoutes(deps),
+  ];
 }
 
 /** The session, or NotFoundError naming the id. */

@@ -45,6 +45,17 @@ afterEach(async () => {
 });
 
 describe('kernel sessions', () => {
+  it('take the kernel key the client gives (the launcher passes its connection file key)', async () => {
+    const given = 'c0ffee00-1111-4222-8333-444455556666';
+    const s = await manager.start({ cluster: 'hpc', template: 'kernel', kernelKey: given });
+    expect(await manager.secret(s.id)).toBe(given);
+    expect(await readFile(path.join(s.sessionDir as string, 'kernel-key'), 'utf8')).toBe(given);
+    expect(JSON.stringify(manager.get(s.id))).not.toContain(given);
+    await expect(
+      manager.start({ cluster: 'hpc', template: 'jupyter', kernelKey: given }),
+    ).rejects.toThrow(/does not start a kernel/);
+  });
+
   it('hand the job a kernel key and offer one endpoint per channel, by name only', async () => {
     const s = await manager.start({ cluster: 'hpc', template: 'kernel' });
     const key = await manager.secret(s.id);

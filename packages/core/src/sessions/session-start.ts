@@ -10,6 +10,7 @@ import {
   AbortedError,
   ConnectionLostError,
   HpcError,
+  InvalidInputError,
   SessionError,
   throwIfAborted,
   TimeoutError,
@@ -34,6 +35,11 @@ export async function startSession(
   const template = await host.renderer.template(spec.template, signal);
   const siteInfo = await host.siteInfo.get(spec.cluster, scheduler, signal);
   throwIfAborted(signal);
+  if (spec.kernelKey !== undefined && secretFileFor(template.kind) !== 'kernel-key') {
+    throw new InvalidInputError(
+      `A kernel key was given, but the template "${template.name}" does not start a kernel.`,
+    );
+  }
   const values = withClusterDefaults(template, spec.params ?? {}, config.defaults);
   const params = host.renderer.validate(template, values, siteInfo);
 
@@ -89,7 +95,10 @@ export async function startSession(
     await transport.mkdir(sessionDir, { mode: 0o700, ...(signal ? { signal } : {}) });
     const secretFile = secretFileFor(template.kind);
     if (secretFile !== undefined) {
-      const secret = newSecret(secretFile);
+      const secret =
+        secretFile === 'kernel-key' && spec.kernelKey !== undefined
+          ? spec.kernelKey
+          : newSecret(secretFile);
       await host.secrets.write(id, secret);
       // No trailing newline: the job reads the file as the secret, byte for byte.
       await write(secretFile, secret);

@@ -17,6 +17,12 @@ export interface SessionSpec {
   readonly params?: Readonly<Record<string, ParamValue>>;
   /** The profile this session was made from, if any (kept for "relaunch" and kernels). */
   readonly profile?: string;
+  /**
+   * For `kernel` templates: the HMAC key the job's kernel must use, instead of a fresh one. The
+   * kernel launcher passes its connection file's key so messages cross unchanged. Never stored
+   * in the record; it becomes the session's secret like a generated key.
+   */
+  readonly kernelKey?: string;
 }
 
 /** A service of the session the agent may reach: the only targets its proxy and tunnels allow. */
