@@ -1,17 +1,194 @@
 /**
- * The hpc-jupyter JupyterLab extension. The HPC sidebar, launch forms and dialogs arrive with the
- * JupyterLab issue; this plugin registers the extension so packaging and activation are exercised.
+ * The hpc-jupyter JupyterLab extension: composes the agent client, the model fed by the agent's
+ * event stream, the HPC sidebar, SSH prompt dialogs, commands and settings. Each piece owns its
+ * own resources; this module only wires them together.
  */
-import type { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import type { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ILabShell as ILabShellToken } from '@jupyterlab/application';
+import { Dialog, ICommandPalette, Notification, showDialog } from '@jupyterlab/apputils';
+import { ServerConnection } from '@jupyterlab/services';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { AgentApi } from './agent-api.js';
+import { EventConnection } from './event-connection.js';
+import { HpcModel } from './hpc-model.js';
+import { hpcIcon } from './icon.js';
+import { logsPanel } from './logs-panel.js';
+import { watchPrompts } from './prompt-dialogs.js';
+import { HpcSidebar } from './sidebar.js';
+import {
+  CommandIds,
+  DEFAULT_SETTINGS,
+  IHpcJupyter,
+  PLUGIN_ID,
+  type HpcSettings,
+} from './tokens.js';
 
-const plugin: JupyterFrontEndPlugin<void> = {
-  id: '@hpc-jupyter/jupyterlab:plugin',
-  description: 'Jupyter on HPC clusters: sessions, engines and remote kernels in batch jobs.',
+const plugin: JupyterFrontEndPlugin<IHpcJupyter> = {
+  id: PLUGIN_ID,
+  description: 'Jupyter on HPC clusters: the HPC sidebar, launch forms, sessions and SSH prompts.',
   autoStart: true,
-  activate: (app: JupyterFrontEnd): void => {
-    app.started.catch((reason: unknown) => {
-      console.error('hpc-jupyter: JupyterLab failed to start', reason);
+  provides: IHpcJupyter,
+  requires: [ILabShellToken],
+  optional: [ICommandPalette, ISettingRegistry],
+  activate: (
+    app: JupyterFrontEnd,
+    shell: ILabShell,
+    palette: ICommandPalette | null,
+    registry: ISettingRegistry | null,
+  ): IHpcJupyter => {
+    const serverSettings = ServerConnection.makeSettings();
+    const api = new AgentApi(serverSettings.baseUrl, (url, init) =>
+      ServerConnection.makeRequest(url, init, serverSettings),
+    );
+    const model = new HpcModel();
+    let settings: HpcSettings = DEFAULT_SETTINGS;
+    const notify = (message: string): void => {
+      Notification.error(message, { autoClose: 8000 });
+    };
+    const guard = (work: Promise<unknown>): void => {
+      work.catch((err: unknown) => {
+        notify(err instanceof Error ? err.message : String(err));
+      });
+    };
+
+    const sidebar = new HpcSidebar({
+      model,
+      api,
+      notify,
+      defaultCluster: () => settings.defaultCluster,
+      actions: {
+        open: (id) => void app.commands.execute(CommandIds.openSession, { id }),
+        logs: (id) => void app.commands.execute(CommandIds.showLogs, { id }),
+        stop: (id) => void app.commands.execute(CommandIds.stopSession, { id }),
+        relaunch: (id) => void app.commands.execute(CommandIds.relaunchSession, { id }),
+      },
     });
+    sidebar.title.icon = hpcIcon;
+    shell.add(sidebar, 'left', { rank: 450 });
+
+    const events = new EventConnection(api, model, (url) => {
+      // EventSource sends the Jupyter cookie; add the token for token-only (no cookie) setups.
+      const token = serverSettings.token;
+      return new EventSource(token === '' ? url : `${url}?token=${encodeURIComponent(token)}`);
+    });
+    app.restored.then(
+      () => {
+        events.start();
+      },
+      () => undefined,
+    );
+    const stopPrompts = watchPrompts(model, api);
+    sidebar.disposed.connect(() => {
+      events.dispose();
+      stopPrompts();
+      model.dispose();
+    });
+
+    const idArg = (args: Readonly<Record<string, unknown>>): string =>
+      typeof args['id'] === 'string' ? args['id'] : '';
+
+    app.commands.addCommand(CommandIds.showSidebar, {
+      label: 'Show the HPC sidebar',
+      execute: () => {
+        shell.activateById(sidebar.id);
+      },
+    });
+    app.commands.addCommand(CommandIds.refresh, {
+      label: 'HPC: Reconnect to the agent',
+      execute: () => {
+        events.reconnect();
+      },
+    });
+    app.commands.addCommand(CommandIds.launch, {
+      label: (args) =>
+        typeof args['template'] === 'string' ? `HPC: Launch ${args['template']}…` : 'HPC: Launch…',
+      execute: (args) => {
+        shell.activateById(sidebar.id);
+        const template = typeof args['template'] === 'string' ? args['template'] : 'jupyter';
+        return sidebar.showForm(template);
+      },
+    });
+    app.commands.addCommand(CommandIds.openSession, {
+      label: 'HPC: Open session in a new tab',
+      execute: (args) => {
+        // Opened synchronously so pop-up blockers see the user's click; filled in once known.
+        const tab = window.open('', '_blank');
+        guard(
+          api.access(idArg(args)).then(
+            (access) => {
+              const token =
+                access.token === undefined ? '' : `?token=${encodeURIComponent(access.token)}`;
+              const url = `${access.url}lab${token}`;
+              if (tab === null) window.open(url, '_blank', 'noopener');
+              else {
+                tab.opener = null;
+                tab.location.href = url;
+              }
+            },
+            (err: unknown) => {
+              tab?.close();
+              throw err;
+            },
+          ),
+        );
+      },
+    });
+    app.commands.addCommand(CommandIds.showLogs, {
+      label: 'HPC: Show session log',
+      execute: (args) => {
+        const id = idArg(args);
+        const panel = logsPanel(api, id, model.session(id)?.title ?? id, settings.logLines);
+        shell.add(panel, 'main');
+        shell.activateById(panel.id);
+      },
+    });
+    app.commands.addCommand(CommandIds.stopSession, {
+      label: 'HPC: Stop session',
+      execute: async (args) => {
+        const id = idArg(args);
+        const s = model.session(id);
+        if (settings.confirmStop) {
+          const answer = await showDialog({
+            title: 'Stop this session?',
+            body: `${s?.title ?? id}${s?.jobId === undefined ? '' : ` (job ${s.jobId})`} will be cancelled; unsaved work in it is lost.`,
+            buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Stop' })],
+          });
+          if (!answer.button.accept) return;
+        }
+        guard(api.stopSession(id));
+      },
+    });
+    app.commands.addCommand(CommandIds.relaunchSession, {
+      label: 'HPC: Relaunch with the same parameters',
+      execute: (args) => {
+        const s = model.session(idArg(args));
+        if (s === undefined) return;
+        shell.activateById(sidebar.id);
+        return sidebar.showForm(s.template, s.cluster, s.params);
+      },
+    });
+    if (palette !== null) {
+      const category = 'HPC';
+      for (const command of [CommandIds.showSidebar, CommandIds.refresh, CommandIds.launch]) {
+        palette.addItem({ command, category });
+      }
+    }
+
+    if (registry !== null) {
+      registry.load(PLUGIN_ID).then(
+        (loaded) => {
+          const read = (): void => {
+            settings = { ...DEFAULT_SETTINGS, ...(loaded.composite as Partial<HpcSettings>) };
+          };
+          read();
+          loaded.changed.connect(read);
+        },
+        (err: unknown) => {
+          console.warn('hpc-jupyter: settings not loaded', err);
+        },
+      );
+    }
+    return { model, api };
   },
 };
 

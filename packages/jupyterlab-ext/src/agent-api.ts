@@ -1,0 +1,145 @@
+/**
+ * The one module that speaks HTTP to the agent. Everything goes through jupyter-server-proxy at
+ * `<base_url>hpc-jupyter/`, which forwards to the agent's unix socket with Jupyter's own
+ * authentication in front; the proxy strips the prefix, so the agent sees its usual `/v1/...`
+ * routes. `fetch` is injected (ServerConnection.makeRequest in the browser, a fake in tests).
+ */
+import type {
+  AccessResponse,
+  ApiErrorBody,
+  ClustersResponse,
+  LogsResponse,
+  PromptReply,
+  SessionRecord,
+  SessionSpec,
+  TemplateForm,
+  TemplateSummary,
+  TemplatesResponse,
+} from './agent-types.js';
+
+/** The proxy path jupyter-server-proxy serves the agent under (see `hpc-jupyter jupyterlab`). */
+export const PROXY_NAME = 'hpc-jupyter';
+
+export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
+
+/** An error the agent (or the proxy in front of it) answered with. */
+export class AgentApiError extends Error {
+  override readonly name = 'AgentApiError';
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly body?: ApiErrorBody['error'],
+  ) {
+    super(message);
+  }
+
+  /** Per-field problems of rejected job parameters, by parameter name. */
+  get problems(): Readonly<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const p of this.body?.problems ?? []) out[p.param] = p.message;
+    return out;
+  }
+
+  /** The proxy could not reach the agent's socket: the agent is not running. */
+  get agentDown(): boolean {
+    return this.status === 502 || this.status === 503 || this.status === 599;
+  }
+}
+
+export class AgentApi {
+  /** `baseUrl` is Jupyter's base URL, ending in `/`. */
+  constructor(
+    private readonly baseUrl: string,
+    private readonly fetch: FetchLike,
+  ) {}
+
+  /** The agent's root behind the proxy, ending in `/`. */
+  get agentUrl(): string {
+    return `${this.baseUrl}${PROXY_NAME}/`;
+  }
+
+  /** Where the event stream is: one EventSource for the whole sidebar. */
+  get eventsUrl(): string {
+    return `${this.agentUrl}v1/events`;
+  }
+
+  clusters(): Promise<ClustersResponse> {
+    return this.call('GET', 'v1/clusters');
+  }
+
+  async templates(): Promise<readonly TemplateSummary[]> {
+    return (await this.call<TemplatesResponse>('GET', 'v1/templates')).templates;
+  }
+
+  templateForm(template: string, cluster: string): Promise<TemplateForm> {
+    return this.call('GET', `v1/templates/${enc(template)}/form?cluster=${enc(cluster)}`);
+  }
+
+  startSession(spec: SessionSpec): Promise<SessionRecord> {
+    return this.call('POST', 'v1/sessions', spec);
+  }
+
+  stopSession(id: string): Promise<SessionRecord> {
+    return this.call('DELETE', `v1/sessions/${enc(id)}`);
+  }
+
+  async forgetSession(id: string): Promise<void> {
+    await this.call('POST', `v1/sessions/${enc(id)}/forget`);
+  }
+
+  async logs(id: string, lines: number): Promise<string> {
+    return (await this.call<LogsResponse>('GET', `v1/sessions/${enc(id)}/logs?lines=${lines}`))
+      .text;
+  }
+
+  access(id: string): Promise<AccessResponse> {
+    return this.call('POST', `v1/sessions/${enc(id)}/access`);
+  }
+
+  async answerPrompt(id: string, reply: PromptReply): Promise<void> {
+    await this.call('POST', `v1/prompts/${enc(id)}`, reply);
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const init: RequestInit = { method };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers = { 'content-type': 'application/json' };
+    }
+    let res: Response;
+    try {
+      res = await this.fetch(this.agentUrl + path, init);
+    } catch (err) {
+      throw new AgentApiError(`Cannot reach Jupyter's server: ${String(err)}`, 0);
+    }
+    const text = await res.text();
+    if (res.ok) return (text === '' ? undefined : JSON.parse(text)) as T;
+    throw errorFrom(res.status, text);
+  }
+}
+
+export function errorFrom(status: number, text: string): AgentApiError {
+  let body: ApiErrorBody['error'] | undefined;
+  try {
+    const parsed = JSON.parse(text) as Partial<ApiErrorBody>;
+    body = parsed.error;
+  } catch {
+    body = undefined;
+  }
+  if (body !== undefined) {
+    const hint = body.hint === undefined ? '' : ` ${body.hint}`;
+    return new AgentApiError(`${body.message}${hint}`, status, body);
+  }
+  if (status === 502 || status === 503 || status === 599) {
+    return new AgentApiError(
+      'The hpc-jupyter agent is not running. Start it with `hpc-jupyter agent &` (any ' +
+        '`hpc-jupyter` command also starts it), then reload.',
+      status,
+    );
+  }
+  return new AgentApiError(`The agent answered ${status}: ${text.slice(0, 200)}`, status);
+}
+
+function enc(value: string): string {
+  return encodeURIComponent(value);
+}

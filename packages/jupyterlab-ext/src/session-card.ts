@@ -1,0 +1,52 @@
+/** One session as a card: title, state chip, queue/time/node lines and its actions. */
+import type { SessionRecord } from './agent-types.js';
+import { button, h } from './dom.js';
+import { cardActions, cardLines, chipTone } from './session-format.js';
+
+export interface SessionActions {
+  open(id: string): void;
+  logs(id: string): void;
+  stop(id: string): void;
+  relaunch(id: string): void;
+}
+
+export function sessionCard(s: SessionRecord, now: number, actions: SessionActions): HTMLElement {
+  const lines = cardLines(s, now);
+  const can = cardActions(s);
+  const where = `${s.template} on ${s.cluster}${s.jobId === undefined ? '' : ` · job ${s.jobId}`}`;
+  return h(
+    'li',
+    { class: 'hpcj-card hpcj-session', 'data-session-id': s.id, 'data-state': s.state },
+    h(
+      'div',
+      { class: 'hpcj-card-head' },
+      h('span', { class: 'hpcj-card-title', title: s.title }, s.title),
+      h('span', { class: `hpcj-chip hpcj-chip-${chipTone(s.state)}`, role: 'status' }, s.state),
+    ),
+    h('div', { class: 'hpcj-line hpcj-muted' }, where, s.discovered === true ? ' · found' : ''),
+    lines.waiting !== undefined && h('div', { class: 'hpcj-line hpcj-waiting' }, lines.waiting),
+    lines.time !== undefined && h('div', { class: 'hpcj-line hpcj-time' }, lines.time),
+    lines.nodes !== undefined && h('div', { class: 'hpcj-line hpcj-nodes' }, lines.nodes),
+    lines.problem !== undefined && h('div', { class: 'hpcj-line hpcj-error' }, lines.problem),
+    h(
+      'div',
+      { class: 'hpcj-actions' },
+      can.open &&
+        button('Open', () => {
+          actions.open(s.id);
+        }),
+      can.logs &&
+        button('Logs', () => {
+          actions.logs(s.id);
+        }),
+      can.stop &&
+        button('Stop', () => {
+          actions.stop(s.id);
+        }),
+      can.relaunch &&
+        button('Relaunch', () => {
+          actions.relaunch(s.id);
+        }),
+    ),
+  );
+}

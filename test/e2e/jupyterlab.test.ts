@@ -1,0 +1,333 @@
+/**
+ * The JupyterLab extension end to end: installed by `hpc-jupyter jupyterlab install` into a
+ * private prefix, a real JupyterLab from the venv with the agent behind jupyter-server-proxy,
+ * driven in Debian's Chromium with playwright-core, on the 4-node Slurm test cluster. Screenshots
+ * of every step go to .artifacts/jupyterlab/.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AgentClient } from '../../packages/core/src/agent/agent-client.js';
+import { agentSocketPath } from '../../packages/core/src/agent/socket-path.js';
+import { cli, inSqueue, privateAgentEnv, REPO_ROOT, testCluster } from './support.js';
+
+const execFileP = promisify(execFile);
+const VENV_BIN = join(process.env.HPC_JUPYTER_VENV ?? '/opt/hpc-jupyter/venv', 'bin');
+const ARTIFACTS = join(REPO_ROOT, '.artifacts', 'jupyterlab');
+const TOKEN = `t${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+
+let env: Record<string, string>;
+let labEnv: NodeJS.ProcessEnv;
+let lab: ChildProcess | undefined;
+let labUrl: string;
+let browser: Browser;
+let page: Page;
+let agent: AgentClient;
+let step = 0;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => {
+        resolve(port);
+      });
+    });
+  });
+}
+
+let port = 0;
+
+async function startLab(): Promise<void> {
+  if (port === 0) port = await freePort();
+  labUrl = `http://127.0.0.1:${port}/`;
+  const root = mkdtempSync(join(tmpdir(), 'hpcj-lab-root-'));
+  lab = spawn(
+    join(VENV_BIN, 'jupyter'),
+    [
+      'lab',
+      '--no-browser',
+      '--ip=127.0.0.1',
+      `--port=${port}`,
+      `--ServerApp.root_dir=${root}`,
+      '--LabApp.expose_app_in_browser=True',
+      ...(process.getuid?.() === 0 ? ['--allow-root'] : []),
+    ],
+    { env: { ...labEnv, JUPYTER_TOKEN: TOKEN }, stdio: 'ignore' },
+  );
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      const res = await fetch(`${labUrl}api/status?token=${TOKEN}`);
+      if (res.ok) return;
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() > deadline) throw new Error('JupyterLab did not start within 60 s');
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+async function stopLab(): Promise<void> {
+  const child = lab;
+  lab = undefined;
+  if (child?.pid === undefined || child.exitCode !== null) return;
+  const exited = new Promise<boolean>((r) =>
+    child.once('exit', () => {
+      r(true);
+    }),
+  );
+  child.kill('SIGTERM');
+  const stopped = await Promise.race([
+    exited,
+    new Promise<boolean>((r) =>
+      setTimeout(() => {
+        r(false);
+      }, 10_000),
+    ),
+  ]);
+  if (!stopped) child.kill('SIGKILL');
+}
+
+async function shot(name: string): Promise<void> {
+  step++;
+  await page.screenshot({
+    path: join(ARTIFACTS, `${String(step).padStart(2, '0')}-${name}.png`),
+  });
+}
+
+async function openSidebar(): Promise<void> {
+  await page.goto(`${labUrl}lab?token=${TOKEN}`);
+  await page.locator('li[data-id="hpc-jupyter-sidebar"]').click();
+  await page.locator('#hpc-jupyter-sidebar .hpcj-status[data-connection="live"]').waitFor();
+  await page.locator('#hpc-jupyter-sidebar .hpcj-template[data-template="jupyter"]').waitFor();
+}
+
+const sidebar = () => page.locator('#hpc-jupyter-sidebar');
+
+beforeAll(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const cluster = await testCluster();
+  env = privateAgentEnv(cluster.configFile);
+  // labextension/ is a build output (gitignored): make it from lib/ as a fresh clone must.
+  await execFileP(
+    process.execPath,
+    [join(REPO_ROOT, 'packages', 'jupyterlab-ext', 'scripts', 'build-labextension.mjs')],
+    { timeout: 120_000 },
+  );
+  const prefix = mkdtempSync(join(tmpdir(), 'hpcj-lab-prefix-'));
+  const installed = await cli(['jupyterlab', 'install', '--prefix', prefix, '--json'], env);
+  expect(installed.code, installed.stderr).toBe(0);
+  labEnv = {
+    ...process.env,
+    ...env,
+    PATH: `${VENV_BIN}:${process.env.PATH ?? ''}`,
+    JUPYTER_PATH: join(prefix, 'share', 'jupyter'),
+    JUPYTER_CONFIG_PATH: join(prefix, 'etc', 'jupyter'),
+    JUPYTER_RUNTIME_DIR: join(prefix, 'runtime'),
+  };
+  // Any command starts the private agent; the sidebar reaches it through the proxy.
+  const listed = await cli(['list'], env);
+  expect(listed.code, listed.stderr).toBe(0);
+  agent = new AgentClient(agentSocketPath(env));
+  await startLab();
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+  page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+});
+
+afterAll(async () => {
+  await (browser as Browser | undefined)?.close();
+  await stopLab();
+  const left = await (agent as AgentClient | undefined)?.sessions().catch(() => []);
+  for (const s of left ?? []) {
+    if (s.state !== 'completed' && s.state !== 'cancelled' && s.state !== 'failed') {
+      await agent.stopSession(s.id).catch(() => undefined);
+    }
+  }
+  await cli(['agent', 'stop'], env);
+});
+
+describe('the HPC sidebar in a real JupyterLab on the Slurm test cluster', () => {
+  let sessionId = '';
+  let jobId = '';
+
+  it('is installed and enabled, as `jupyter labextension list` says', async () => {
+    const { stdout, stderr } = await execFileP(
+      join(VENV_BIN, 'jupyter'),
+      ['labextension', 'list'],
+      {
+        env: labEnv,
+      },
+    );
+    expect(`${stdout}${stderr}`).toMatch(/@hpc-jupyter\/jupyterlab v0\.1\.0 .*enabled.*OK/);
+  });
+
+  it('opens the sidebar with the clusters and templates from the agent', async () => {
+    await openSidebar();
+    await expect(sidebar().locator('.hpcj-cluster[data-cluster="testlab"]').count()).resolves.toBe(
+      1,
+    );
+    await shot('sidebar');
+  });
+
+  it('shows invalid values inline and submits nothing', async () => {
+    await sidebar().locator('.hpcj-cluster-select').selectOption('testlab');
+    await sidebar().locator('.hpcj-template[data-template="jupyter"] button').click();
+    const form = sidebar().locator('form.hpcj-form[data-template="jupyter"]');
+    await form.waitFor();
+    await form.locator('input[name="nodes"]').fill('9');
+    await form.locator('input[name="hours"]').fill('two');
+    await form.locator('button[type="submit"]').click();
+    await expect(
+      form.locator('.hpcj-field[data-field="nodes"] .hpcj-field-error').textContent(),
+    ).resolves.toMatch(/at most 4 on partition debug/);
+    await expect(
+      form.locator('.hpcj-field[data-field="hours"] .hpcj-field-error').textContent(),
+    ).resolves.toMatch(/must be a number/);
+    await shot('invalid-form');
+    expect(await agent.sessions()).toHaveLength(0);
+  });
+
+  it('launches JupyterLab from the form; the card goes queued -> ready', async () => {
+    const form = sidebar().locator('form.hpcj-form[data-template="jupyter"]');
+    await form.locator('input[name="nodes"]').fill('1');
+    await form.locator('input[name="hours"]').fill('0.5');
+    await form.locator('button[type="submit"]').click();
+    const card = sidebar().locator('.hpcj-session').first();
+    await card.waitFor({ timeout: 60_000 });
+    const first = (await card.getAttribute('data-state')) ?? '';
+    sessionId = (await card.getAttribute('data-session-id')) ?? '';
+    await shot(`card-${first}`);
+    expect(['submitting', 'queued', 'starting']).toContain(first);
+    await sidebar()
+      .locator(`.hpcj-session[data-session-id="${sessionId}"][data-state="ready"]`)
+      .waitFor({ timeout: 150_000 });
+    const record = await agent.session(sessionId);
+    jobId = record.jobId ?? '';
+    expect(jobId).not.toBe('');
+    await expect(card.locator('.hpcj-nodes').textContent()).resolves.toMatch(/1 node: node\d/);
+    await expect(card.locator('.hpcj-time').textContent()).resolves.toMatch(/elapsed .* left/);
+    await shot('card-ready');
+  });
+
+  it('opens the session in a new tab through its access URL', async () => {
+    const card = sidebar().locator(`.hpcj-session[data-session-id="${sessionId}"]`);
+    const [tab] = await Promise.all([
+      page.context().waitForEvent('page'),
+      card.getByRole('button', { name: 'Open' }).click(),
+    ]);
+    await tab.waitForURL(new RegExp(`/sessions/${sessionId}/lab`), { timeout: 60_000 });
+    // The session's own JupyterLab (served from the job, through the tunnel) finishes loading.
+    await tab.locator('#jp-main-dock-panel').waitFor({ timeout: 60_000 });
+    await tab.locator('#jupyterlab-splash').waitFor({ state: 'detached', timeout: 60_000 });
+    await tab.locator('.jp-LauncherCard').first().waitFor({ timeout: 60_000 });
+    await tab.screenshot({
+      path: join(ARTIFACTS, `${String(++step).padStart(2, '0')}-opened-session.png`),
+    });
+    await tab.close();
+  });
+
+  it('still lists the running session after a page reload', async () => {
+    await page.reload();
+    await page.locator('li[data-id="hpc-jupyter-sidebar"]').click();
+    await sidebar()
+      .locator(`.hpcj-session[data-session-id="${sessionId}"][data-state="ready"]`)
+      .waitFor({ timeout: 30_000 });
+    await shot('after-reload');
+  });
+
+  it('still lists it, usable, after jupyter-server restarts', async () => {
+    await stopLab();
+    await startLab();
+    await openSidebar();
+    const card = sidebar().locator(
+      `.hpcj-session[data-session-id="${sessionId}"][data-state="ready"]`,
+    );
+    await card.waitFor({ timeout: 30_000 });
+    await card.getByRole('button', { name: 'Logs' }).click();
+    const log = page.locator(`#hpc-jupyter-logs-${sessionId} pre.hpcj-log`);
+    await log.waitFor();
+    await expect.poll(() => log.textContent(), { timeout: 30_000 }).not.toBe('');
+    await shot('after-server-restart-logs');
+  });
+
+  it('lists a session started from the CLI, and its stop from the CLI', async () => {
+    const started = await cli(
+      ['start', 'jupyter', '--cluster', 'testlab', '--hours', '0.2', '--no-wait', '--json'],
+      env,
+    );
+    expect(started.code, started.stderr).toBe(0);
+    const { id } = JSON.parse(started.stdout) as { id: string };
+    const card = sidebar().locator(`.hpcj-session[data-session-id="${id}"]`);
+    await card.waitFor({ timeout: 30_000 });
+    await shot('cli-session');
+    const stopped = await cli(['stop', id], env);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    await sidebar()
+      .locator(
+        `.hpcj-session[data-session-id="${id}"]:is([data-state="cancelled"], [data-state="completed"])`,
+      )
+      .waitFor({ timeout: 90_000 });
+  });
+
+  it('looks right in the dark theme', async () => {
+    await page.evaluate(async () => {
+      const app = (
+        window as unknown as {
+          jupyterapp: { commands: { execute(id: string, args: object): Promise<unknown> } };
+        }
+      ).jupyterapp;
+      await app.commands.execute('apputils:change-theme', { theme: 'JupyterLab Dark' });
+    });
+    await page.waitForFunction(() => document.body.dataset['jpThemeLight'] === 'false');
+    await page.waitForTimeout(500);
+    await shot('dark-theme');
+    await page.evaluate(async () => {
+      const app = (
+        window as unknown as {
+          jupyterapp: { commands: { execute(id: string, args: object): Promise<unknown> } };
+        }
+      ).jupyterapp;
+      await app.commands.execute('apputils:change-theme', { theme: 'JupyterLab Light' });
+    });
+  });
+
+  it('stops after confirmation; the card ends and the job leaves squeue', async () => {
+    const card = sidebar().locator(`.hpcj-session[data-session-id="${sessionId}"]`);
+    await card.getByRole('button', { name: 'Stop' }).click();
+    const dialog = page.locator('.jp-Dialog');
+    await dialog.waitFor();
+    await shot('stop-confirm');
+    await dialog.locator('button.jp-mod-warn').click();
+    await sidebar()
+      .locator(
+        `.hpcj-session[data-session-id="${sessionId}"]:is([data-state="cancelled"], [data-state="completed"])`,
+      )
+      .waitFor({ timeout: 90_000 });
+    await shot('stopped');
+    const deadline = Date.now() + 90_000;
+    while (await inSqueue(jobId)) {
+      if (Date.now() > deadline) throw new Error(`job ${jobId} still in squeue 90 s after stop`);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  });
+});
