@@ -5,25 +5,12 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, HpcError, InvalidInputError, SshError } from '../errors.js';
-import { createContext } from './context.js';
-import { clustersCommand } from './clusters-command.js';
-import { siteCommand } from './site-command.js';
-import { runCommand } from './run-command.js';
 import { EXIT, EXIT_CODES_HELP, type ExitCode } from './exit-codes.js';
-import { startCommand } from './start-command.js';
-import {
-  adoptCommand,
-  listCommand,
-  logsCommand,
-  openCommand,
-  statusCommand,
-  stopCommand,
-  templatesCommand,
-} from './session-commands.js';
-import { doctorCommand } from './doctor-command.js';
-import { agentCommand, agentStopCommand } from './agent-command.js';
 
-const HELP = `hpc-jupyter: Jupyter on HPC clusters.
+// Each command's module is loaded when that command runs: a start-up that parses every command's
+// dependencies (ssh2, zeromq, the agent's server) costs a quarter of a second on every call.
+function help(kernelspecHelp: string, jupyterlabHelp: string): string {
+  return `hpc-jupyter: Jupyter on HPC clusters.
 
 Usage:
   hpc-jupyter clusters [--json]
@@ -59,15 +46,25 @@ Usage:
                                      start it on demand; it stops when idle).
   hpc-jupyter agent stop             Stop the agent; sessions keep running and are
                                      picked up again when it next starts.
-  hpc-jupyter --help | --version
+${kernelspecHelp}${jupyterlabHelp}  hpc-jupyter --help | --version
 
 Configuration: ~/.config/hpc-jupyter/clusters.yaml, /etc/hpc-jupyter/clusters.d/*.yaml,
 or the file or directory named by HPC_JUPYTER_CONFIG.
 
 ${EXIT_CODES_HELP}
 `;
+}
 
 class UsageError extends Error {}
+
+const sessionCommands = () => import('./session-commands.js');
+
+/** The version in packages/core/package.json, two directories above this file in dist/ and src/. */
+async function version(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  const text = await readFile(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
 
 function positiveInt(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -95,6 +92,20 @@ function parseParams(flags: readonly string[]): Record<string, string> {
 }
 
 async function main(argv: string[]): Promise<ExitCode> {
+  // Their own options (`kernel -f FILE` is not `--follow`), and no cluster connections.
+  if (argv[0] === 'kernel') {
+    const { kernelCommand } = await import('./kernel-command.js');
+    await kernelCommand(argv.slice(1));
+    return EXIT.ok;
+  }
+  if (argv[0] === 'jupyterlab') {
+    const { jupyterlabCommand } = await import('./jupyterlab-command.js');
+    return jupyterlabCommand(argv.slice(1), { out: process.stdout, err: process.stderr });
+  }
+  if (argv[0] === 'kernelspec') {
+    const { kernelspecCommand } = await import('./kernelspec-command.js');
+    return kernelspecCommand(argv.slice(1), { out: process.stdout, err: process.stderr });
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -116,30 +127,35 @@ async function main(argv: string[]): Promise<ExitCode> {
       lines: { type: 'string', short: 'n' },
     },
   });
-  if (values.help === true || positionals.length === 0) {
-    process.stdout.write(HELP);
-    return positionals.length === 0 && values.help !== true ? EXIT.usage : EXIT.ok;
-  }
   if (values.version === true) {
-    process.stdout.write('hpc-jupyter 0.1.0\n');
+    process.stdout.write(`hpc-jupyter ${await version()}\n`);
     return EXIT.ok;
+  }
+  if (values.help === true || positionals.length === 0) {
+    const [{ KERNELSPEC_HELP }, { JUPYTERLAB_HELP }] = await Promise.all([
+      import('./kernelspec-command.js'),
+      import('./jupyterlab-command.js'),
+    ]);
+    process.stdout.write(help(KERNELSPEC_HELP, JUPYTERLAB_HELP));
+    return positionals.length === 0 && values.help !== true ? EXIT.usage : EXIT.ok;
   }
   const [command, ...rest] = positionals;
   const controller = new AbortController();
   process.once('SIGINT', () => {
     controller.abort(new Error('interrupted'));
   });
+  const { createContext } = await import('./context.js');
   const ctx = await createContext(controller.signal);
   const json = values.json === true;
   try {
     switch (command) {
       case 'clusters':
-        return clustersCommand(ctx, json);
+        return (await import('./clusters-command.js')).clustersCommand(ctx, json);
       case 'site': {
         const cluster = rest[0] ?? values.cluster;
         if (cluster === undefined)
           throw new UsageError('Which cluster? Usage: hpc-jupyter site CLUSTER');
-        return await siteCommand(ctx, cluster, json);
+        return await (await import('./site-command.js')).siteCommand(ctx, cluster, json);
       }
       case 'run': {
         if (values.cluster === undefined) throw new UsageError('run needs --cluster CLUSTER.');
@@ -147,7 +163,9 @@ async function main(argv: string[]): Promise<ExitCode> {
           throw new UsageError('run needs a command after --, e.g. -- hostname');
         const nodes = positiveInt('nodes', values.nodes);
         const minutes = positiveInt('minutes', values.minutes);
-        return await runCommand(ctx, {
+        return await (
+          await import('./run-command.js')
+        ).runCommand(ctx, {
           cluster: values.cluster,
           command: rest,
           json,
@@ -159,7 +177,7 @@ async function main(argv: string[]): Promise<ExitCode> {
         });
       }
       case 'templates':
-        return await templatesCommand(ctx, json);
+        return await (await sessionCommands()).templatesCommand(ctx, json);
       case 'start': {
         const template = rest[0];
         if (template === undefined)
@@ -171,7 +189,9 @@ async function main(argv: string[]): Promise<ExitCode> {
         if (values.partition !== undefined) params.partition = values.partition;
         if (values.account !== undefined) params.account = values.account;
         if (values.qos !== undefined) params.qos = values.qos;
-        return await startCommand(ctx, {
+        return await (
+          await import('./start-command.js')
+        ).startCommand(ctx, {
           template,
           cluster,
           params,
@@ -180,27 +200,31 @@ async function main(argv: string[]): Promise<ExitCode> {
         });
       }
       case 'list':
-        return await listCommand(ctx, json, values.cluster);
+        return await (await sessionCommands()).listCommand(ctx, json, values.cluster);
       case 'status':
-        return await statusCommand(ctx, sessionId(rest), json);
+        return await (await sessionCommands()).statusCommand(ctx, sessionId(rest), json);
       case 'logs':
-        return await logsCommand(
+        return await (
+          await sessionCommands()
+        ).logsCommand(
           ctx,
           sessionId(rest),
           values.follow === true,
           positiveInt('lines', values.lines) ?? 100,
         );
       case 'open':
-        return await openCommand(ctx, sessionId(rest), json);
+        return await (await sessionCommands()).openCommand(ctx, sessionId(rest), json);
       case 'stop':
-        return await stopCommand(ctx, sessionId(rest), json);
+        return await (await sessionCommands()).stopCommand(ctx, sessionId(rest), json);
       case 'adopt':
-        return await adoptCommand(ctx, sessionId(rest));
+        return await (await sessionCommands()).adoptCommand(ctx, sessionId(rest));
       case 'doctor':
-        return await doctorCommand(ctx, values.cluster);
-      case 'agent':
-        if (rest[0] === 'stop') return await agentStopCommand(ctx);
-        return await agentCommand(ctx.err);
+        return await (await import('./doctor-command.js')).doctorCommand(ctx, values.cluster);
+      case 'agent': {
+        const agent = await import('./agent-command.js');
+        if (rest[0] === 'stop') return await agent.agentStopCommand(ctx);
+        return await agent.agentCommand(ctx.err);
+      }
       default:
         throw new UsageError(`Unknown command "${command ?? ''}". Run hpc-jupyter --help.`);
     }
