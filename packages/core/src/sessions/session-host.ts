@@ -42,6 +42,11 @@ export interface SessionHost {
    * away on the network); returns false when it was left alone.
    */
   commitIf(expected: SessionRecord, next: SessionRecord): Promise<boolean>;
+  /**
+   * Reads the session's connection.json often (a few times a second) while its job runs and the
+   * file is not there yet, so that ready is seen when it happens rather than at the next poll.
+   */
+  watchConnection(id: string): void;
   /** Polls the cluster soon (default within the busy interval). */
   kick(cluster: string, withinMs?: number): void;
   /** Reports a problem that is not any caller's error (a failed write, a bad file). */

@@ -15,7 +15,7 @@ import type { ClusterSource, SessionHost } from './session-host.js';
 import { SessionSecrets } from './session-secrets.js';
 import { startSession } from './session-start.js';
 import { defaultSessionsDir, SessionStore } from './session-store.js';
-import { syncCluster } from './session-sync.js';
+import { syncCluster, watchConnection } from './session-sync.js';
 import { changed } from './session-transitions.js';
 import { SessionTunnels } from './session-tunnels.js';
 import { SiteInfoCache, type SiteInfoCacheOptions } from './site-info-cache.js';
@@ -85,6 +85,9 @@ export class SessionManager implements SessionService {
       all: () => this.list(),
       commit: (record, commitOptions) => this.commit(record, commitOptions),
       commitIf: (expected, next) => this.commitIf(expected, next),
+      watchConnection: (id) => {
+        this.watchConnection(id);
+      },
       kick: (cluster, withinMs) => {
         this.poller.kick(cluster, withinMs);
       },
@@ -100,6 +103,19 @@ export class SessionManager implements SessionService {
         options.onPoll?.(report);
       },
     });
+  }
+
+  /** Sessions whose connection.json is being looked for between polls. */
+  private readonly watching = new Set<string>();
+
+  private watchConnection(id: string): void {
+    if (this.closed || this.watching.has(id)) return;
+    this.watching.add(id);
+    watchConnection(this.host, id, this.closing.signal)
+      .catch((error: unknown) => {
+        if (!this.closing.signal.aborted) this.problem(error);
+      })
+      .finally(() => this.watching.delete(id));
   }
 
   /** Loads the store and resumes following every session that has not ended. */

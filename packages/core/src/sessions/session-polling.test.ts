@@ -162,6 +162,40 @@ describe('status polling', () => {
     expect(scheduler.statusCalls.length).toBe(calls);
     expect(scheduler.cancelled).toEqual([]);
   });
+  it('sees connection.json between polls while a job starts, without asking the scheduler more', async () => {
+    const s = await start();
+    scheduler.set(s.jobId as string, 'starting', { name: s.jobName, nodes: ['n1'] });
+    await manager.waitFor(s.id, (r) => r.state === 'starting', { timeout: 5_000 });
+    await manager.close();
+    // Polls far apart: only the connection watch can make the session ready in time. Opening
+    // the store polls once at once, which finds the job started and the file not yet there.
+    manager = await SessionManager.open({
+      clusters: clusterSource({
+        hpc: {
+          config: clusterConfig('hpc', path.join(root, 'work'), scheduler),
+          transport,
+          scheduler,
+        },
+      }),
+      renderer: scriptRenderer([
+        { name: 'jupyter', title: 'JupyterLab', kind: 'server', body: 'true', walltimeMinutes: 90 },
+      ]),
+      stateDir: path.join(root, 'state'),
+      intervals: { busyMs: 60_000, steadyMs: 60_000, jitter: 0, errorMs: 60_000 },
+    });
+    const calls = scheduler.statusCalls.length;
+    await eventually(() => scheduler.statusCalls.length > calls);
+    await new Promise((r) => setTimeout(r, 300));
+    const written = Date.now();
+    await writeFile(
+      path.join(s.sessionDir as string, 'connection.json'),
+      JSON.stringify({ kind: 'jupyter', host: 'n1', port: 8888, baseUrl: '/' }),
+    );
+    const ready = await manager.waitFor(s.id, (r) => r.state === 'ready', { timeout: 2_000 });
+    expect(Date.now() - written).toBeLessThan(1_500);
+    expect(ready.connection).toBeDefined();
+    expect(scheduler.statusCalls.length).toBe(calls + 1);
+  });
 });
 
 describe('starting', () => {

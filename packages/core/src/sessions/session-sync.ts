@@ -4,6 +4,7 @@
  * session along (connection.json for running jobs, log tail for ended ones). Every record change
  * is committed only if nothing else changed the session meanwhile; the next poll sees the rest.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { HpcError, throwIfAborted } from '../errors.js';
 import { isFinal, type JobStatus, type Scheduler } from '../schedulers/types.js';
 import type { Transport } from '../transport/types.js';
@@ -15,6 +16,10 @@ import type { TickOutcome } from './status-poller.js';
 import type { SessionConnection, SessionRecord } from './types.js';
 
 const BUSY_STATES = new Set(['submitting', 'queued', 'starting', 'stopping']);
+/** How often a starting session's connection.json is looked for between polls. */
+const WATCH_EVERY_MS = 200;
+/** How long it is looked for that often; after that the regular polls carry on alone. */
+const WATCH_FOR_MS = 120_000;
 
 export async function syncCluster(
   host: SessionHost,
@@ -133,6 +138,37 @@ async function follow(
   if (!(await host.commitIf(before, next))) return;
   if (step.readConnection || status.state !== 'unknown') host.recheck.delete(id);
   if (step.ended) host.stopRequested.delete(id);
+  if (next.state === 'starting' && next.connection === undefined) host.watchConnection(id);
+}
+
+/**
+ * Looks for a starting session's connection.json every WATCH_EVERY_MS, through the cluster's open
+ * connection (a file read, no scheduler command), until it appears, the session leaves
+ * `starting`, or WATCH_FOR_MS pass. Ready is then seen within a fifth of a second of the job
+ * writing the file, while the scheduler is still asked only once per poll interval.
+ */
+export async function watchConnection(
+  host: SessionHost,
+  id: string,
+  signal: AbortSignal,
+): Promise<void> {
+  const until = Date.now() + WATCH_FOR_MS;
+  while (Date.now() < until) {
+    try {
+      await sleep(WATCH_EVERY_MS, undefined, { signal });
+    } catch {
+      return; // closing
+    }
+    const record = host.record(id);
+    if (record?.state !== 'starting' || record.connection !== undefined) return;
+    if (record.sessionDir === undefined || record.discovered === true) return;
+    const { transport } = host.clusters.get(record.cluster);
+    const found = await readConnection(host, transport, record.sessionDir, record.template, signal);
+    if (found === 'error') return; // reported; the regular polls carry on
+    if (found === undefined || host.record(id) !== record) continue;
+    await host.commitIf(record, applyConnection(record, found, host.now()));
+    return;
+  }
 }
 
 async function readConnection(
