@@ -1,9 +1,9 @@
 /** `hpc-jupyter clusters`: every configured cluster, and every configuration problem. */
-import type { CliContext } from './context.js';
+import type { ClusterCliContext } from './context.js';
 import { formatTable } from './context.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 
-export function clustersCommand(ctx: CliContext, json: boolean): ExitCode {
+export function clustersCommand(ctx: ClusterCliContext, json: boolean): ExitCode {
   const clusters = [...ctx.config.clusters.values()];
   const problems = ctx.config.problems;
   if (json) {

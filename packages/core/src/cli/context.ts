@@ -1,30 +1,48 @@
 /**
- * What every CLI command gets: the loaded configuration, the open clusters, where to print, and
- * an AbortSignal that fires on Ctrl-C.
+ * What every CLI command gets: where to print and an AbortSignal that fires on Ctrl-C; commands
+ * that work on clusters themselves (not through the agent) also get the loaded configuration and
+ * the open clusters.
  */
-import { loadConfig } from '../config/load.js';
 import type { LoadedConfig } from '../config/types.js';
-import { ClusterConnections } from '../clusters/connections.js';
-import { TerminalPrompter } from './terminal-prompter.js';
+import type { ClusterConnections } from '../clusters/connections.js';
 
 export interface CliContext {
-  readonly config: LoadedConfig;
-  readonly clusters: ClusterConnections;
   readonly out: NodeJS.WritableStream;
   readonly err: NodeJS.WritableStream;
   readonly signal: AbortSignal;
   readonly isTerminal: boolean;
 }
 
-export async function createContext(signal: AbortSignal): Promise<CliContext> {
-  const config = await loadConfig();
+export interface ClusterCliContext extends CliContext {
+  readonly config: LoadedConfig;
+  readonly clusters: ClusterConnections;
+}
+
+export function createContext(signal: AbortSignal): CliContext {
   return {
-    config,
-    clusters: new ClusterConnections(config, { prompter: new TerminalPrompter() }),
     out: process.stdout,
     err: process.stderr,
     signal,
     isTerminal: process.stdout.isTTY,
+  };
+}
+
+/**
+ * Loads the configuration and opens the clusters for a command that needs them. Loaded here,
+ * not for every command: the schema compile and the SSH library are most of a session
+ * command's start-up, and session commands ask the agent instead.
+ */
+export async function withClusters(ctx: CliContext): Promise<ClusterCliContext> {
+  const [{ loadConfig }, { ClusterConnections }, { TerminalPrompter }] = await Promise.all([
+    import('../config/load.js'),
+    import('../clusters/connections.js'),
+    import('./terminal-prompter.js'),
+  ]);
+  const config = await loadConfig();
+  return {
+    ...ctx,
+    config,
+    clusters: new ClusterConnections(config, { prompter: new TerminalPrompter() }),
   };
 }
 

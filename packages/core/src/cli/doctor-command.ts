@@ -8,7 +8,7 @@ import { posix } from 'node:path';
 import type { ClusterConfig } from '../config/types.js';
 import { HpcError } from '../errors.js';
 import { ensureWorkdir } from '../clusters/workdir.js';
-import type { CliContext } from './context.js';
+import type { ClusterCliContext } from './context.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 
 interface Check {
@@ -25,7 +25,7 @@ const SCHEDULER_COMMANDS: Readonly<Record<string, readonly string[]>> = {
   htcondor: ['condor_submit', 'condor_q', 'condor_rm'],
 };
 
-export async function doctorCommand(ctx: CliContext, only?: string): Promise<ExitCode> {
+export async function doctorCommand(ctx: ClusterCliContext, only?: string): Promise<ExitCode> {
   let failed = 0;
   const report = (check: Check): void => {
     if (!check.ok) failed++;
@@ -56,7 +56,10 @@ export async function doctorCommand(ctx: CliContext, only?: string): Promise<Exi
   return failed === 0 ? EXIT.ok : EXIT.error;
 }
 
-async function* checkCluster(ctx: CliContext, cluster: ClusterConfig): AsyncGenerator<Check> {
+async function* checkCluster(
+  ctx: ClusterCliContext,
+  cluster: ClusterConfig,
+): AsyncGenerator<Check> {
   const { transport } = ctx.clusters.get(cluster.name);
   const signal = ctx.signal;
   try {

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, HpcError, InvalidInputError, SshError } from '../errors.js';
+import type { CliContext, ClusterCliContext } from './context.js';
 import { EXIT, EXIT_CODES_HELP, type ExitCode } from './exit-codes.js';
 
 // Each command's module is loaded when that command runs: a start-up that parses every command's
@@ -57,8 +58,6 @@ ${EXIT_CODES_HELP}
 
 class UsageError extends Error {}
 
-const sessionCommands = () => import('./session-commands.js');
-
 /** The version in packages/core/package.json, two directories above this file in dist/ and src/. */
 async function version(): Promise<string> {
   const { readFile } = await import('node:fs/promises');
@@ -91,22 +90,8 @@ function parseParams(flags: readonly string[]): Record<string, string> {
   return params;
 }
 
-async function main(argv: string[]): Promise<ExitCode> {
-  // Their own options (`kernel -f FILE` is not `--follow`), and no cluster connections.
-  if (argv[0] === 'kernel') {
-    const { kernelCommand } = await import('./kernel-command.js');
-    await kernelCommand(argv.slice(1));
-    return EXIT.ok;
-  }
-  if (argv[0] === 'jupyterlab') {
-    const { jupyterlabCommand } = await import('./jupyterlab-command.js');
-    return jupyterlabCommand(argv.slice(1), { out: process.stdout, err: process.stderr });
-  }
-  if (argv[0] === 'kernelspec') {
-    const { kernelspecCommand } = await import('./kernelspec-command.js');
-    return kernelspecCommand(argv.slice(1), { out: process.stdout, err: process.stderr });
-  }
-  const { values, positionals } = parseArgs({
+function parseFlags(argv: string[]) {
+  return parseArgs({
     args: argv,
     allowPositionals: true,
     strict: true,
@@ -127,6 +112,29 @@ async function main(argv: string[]): Promise<ExitCode> {
       lines: { type: 'string', short: 'n' },
     },
   });
+}
+
+type Flags = ReturnType<typeof parseFlags>['values'];
+
+/** Commands that use the configuration and SSH themselves instead of asking the agent. */
+const CLUSTER_COMMANDS = new Set(['clusters', 'site', 'run', 'doctor']);
+
+async function main(argv: string[]): Promise<ExitCode> {
+  // Their own options (`kernel -f FILE` is not `--follow`), and no cluster connections.
+  if (argv[0] === 'kernel') {
+    const { kernelCommand } = await import('./kernel-command.js');
+    await kernelCommand(argv.slice(1));
+    return EXIT.ok;
+  }
+  if (argv[0] === 'jupyterlab') {
+    const { jupyterlabCommand } = await import('./jupyterlab-command.js');
+    return jupyterlabCommand(argv.slice(1), { out: process.stdout, err: process.stderr });
+  }
+  if (argv[0] === 'kernelspec') {
+    const { kernelspecCommand } = await import('./kernelspec-command.js');
+    return kernelspecCommand(argv.slice(1), { out: process.stdout, err: process.stderr });
+  }
+  const { values, positionals } = parseFlags(argv);
   if (values.version === true) {
     process.stdout.write(`hpc-jupyter ${await version()}\n`);
     return EXIT.ok;
@@ -139,97 +147,119 @@ async function main(argv: string[]): Promise<ExitCode> {
     process.stdout.write(help(KERNELSPEC_HELP, JUPYTERLAB_HELP));
     return positionals.length === 0 && values.help !== true ? EXIT.usage : EXIT.ok;
   }
-  const [command, ...rest] = positionals;
+  const [command = '', ...rest] = positionals;
   const controller = new AbortController();
   process.once('SIGINT', () => {
     controller.abort(new Error('interrupted'));
   });
-  const { createContext } = await import('./context.js');
-  const ctx = await createContext(controller.signal);
-  const json = values.json === true;
+  const { createContext, withClusters } = await import('./context.js');
+  const ctx = createContext(controller.signal);
+  if (!CLUSTER_COMMANDS.has(command)) return sessionCommand(ctx, command, rest, values);
+  const withConfig = await withClusters(ctx);
   try {
-    switch (command) {
-      case 'clusters':
-        return (await import('./clusters-command.js')).clustersCommand(ctx, json);
-      case 'site': {
-        const cluster = rest[0] ?? values.cluster;
-        if (cluster === undefined)
-          throw new UsageError('Which cluster? Usage: hpc-jupyter site CLUSTER');
-        return await (await import('./site-command.js')).siteCommand(ctx, cluster, json);
-      }
-      case 'run': {
-        if (values.cluster === undefined) throw new UsageError('run needs --cluster CLUSTER.');
-        if (rest.length === 0)
-          throw new UsageError('run needs a command after --, e.g. -- hostname');
-        const nodes = positiveInt('nodes', values.nodes);
-        const minutes = positiveInt('minutes', values.minutes);
-        return await (
-          await import('./run-command.js')
-        ).runCommand(ctx, {
-          cluster: values.cluster,
-          command: rest,
-          json,
-          ...(nodes === undefined ? {} : { nodes }),
-          ...(minutes === undefined ? {} : { minutes }),
-          ...(values.partition === undefined ? {} : { partition: values.partition }),
-          ...(values.account === undefined ? {} : { account: values.account }),
-          ...(values.qos === undefined ? {} : { qos: values.qos }),
-        });
-      }
-      case 'templates':
-        return await (await sessionCommands()).templatesCommand(ctx, json);
-      case 'start': {
-        const template = rest[0];
-        if (template === undefined)
-          throw new UsageError('Which template? e.g. hpc-jupyter start jupyter --cluster local');
-        const cluster = values.cluster ?? 'local';
-        const params = parseParams(values.param ?? []);
-        if (values.nodes !== undefined) params.nodes = values.nodes;
-        if (values.hours !== undefined) params.hours = values.hours;
-        if (values.partition !== undefined) params.partition = values.partition;
-        if (values.account !== undefined) params.account = values.account;
-        if (values.qos !== undefined) params.qos = values.qos;
-        return await (
-          await import('./start-command.js')
-        ).startCommand(ctx, {
-          template,
-          cluster,
-          params,
-          json,
-          noWait: values['no-wait'] === true,
-        });
-      }
-      case 'list':
-        return await (await sessionCommands()).listCommand(ctx, json, values.cluster);
-      case 'status':
-        return await (await sessionCommands()).statusCommand(ctx, sessionId(rest), json);
-      case 'logs':
-        return await (
-          await sessionCommands()
-        ).logsCommand(
-          ctx,
-          sessionId(rest),
-          values.follow === true,
-          positiveInt('lines', values.lines) ?? 100,
-        );
-      case 'open':
-        return await (await sessionCommands()).openCommand(ctx, sessionId(rest), json);
-      case 'stop':
-        return await (await sessionCommands()).stopCommand(ctx, sessionId(rest), json);
-      case 'adopt':
-        return await (await sessionCommands()).adoptCommand(ctx, sessionId(rest));
-      case 'doctor':
-        return await (await import('./doctor-command.js')).doctorCommand(ctx, values.cluster);
-      case 'agent': {
-        const agent = await import('./agent-command.js');
-        if (rest[0] === 'stop') return await agent.agentStopCommand(ctx);
-        return await agent.agentCommand(ctx.err);
-      }
-      default:
-        throw new UsageError(`Unknown command "${command ?? ''}". Run hpc-jupyter --help.`);
-    }
+    return await clusterCommand(withConfig, command, rest, values);
   } finally {
-    await ctx.clusters.close();
+    await withConfig.clusters.close();
+  }
+}
+
+async function clusterCommand(
+  ctx: ClusterCliContext,
+  command: string,
+  rest: readonly string[],
+  values: Flags,
+): Promise<ExitCode> {
+  const json = values.json === true;
+  switch (command) {
+    case 'clusters': {
+      const { clustersCommand } = await import('./clusters-command.js');
+      return clustersCommand(ctx, json);
+    }
+    case 'site': {
+      const cluster = rest[0] ?? values.cluster;
+      if (cluster === undefined)
+        throw new UsageError('Which cluster? Usage: hpc-jupyter site CLUSTER');
+      const { siteCommand } = await import('./site-command.js');
+      return siteCommand(ctx, cluster, json);
+    }
+    case 'run': {
+      if (values.cluster === undefined) throw new UsageError('run needs --cluster CLUSTER.');
+      if (rest.length === 0) throw new UsageError('run needs a command after --, e.g. -- hostname');
+      const nodes = positiveInt('nodes', values.nodes);
+      const minutes = positiveInt('minutes', values.minutes);
+      const { runCommand } = await import('./run-command.js');
+      return runCommand(ctx, {
+        cluster: values.cluster,
+        command: rest,
+        json,
+        ...(nodes === undefined ? {} : { nodes }),
+        ...(minutes === undefined ? {} : { minutes }),
+        ...(values.partition === undefined ? {} : { partition: values.partition }),
+        ...(values.account === undefined ? {} : { account: values.account }),
+        ...(values.qos === undefined ? {} : { qos: values.qos }),
+      });
+    }
+    default: {
+      const { doctorCommand } = await import('./doctor-command.js');
+      return doctorCommand(ctx, values.cluster);
+    }
+  }
+}
+
+/** Commands that go through the agent (started on demand). */
+async function sessionCommand(
+  ctx: CliContext,
+  command: string,
+  rest: readonly string[],
+  values: Flags,
+): Promise<ExitCode> {
+  const json = values.json === true;
+  if (command === 'start') {
+    const template = rest[0];
+    if (template === undefined)
+      throw new UsageError('Which template? e.g. hpc-jupyter start jupyter --cluster local');
+    const params = parseParams(values.param ?? []);
+    if (values.nodes !== undefined) params.nodes = values.nodes;
+    if (values.hours !== undefined) params.hours = values.hours;
+    if (values.partition !== undefined) params.partition = values.partition;
+    if (values.account !== undefined) params.account = values.account;
+    if (values.qos !== undefined) params.qos = values.qos;
+    const { startCommand } = await import('./start-command.js');
+    return startCommand(ctx, {
+      template,
+      cluster: values.cluster ?? 'local',
+      params,
+      json,
+      noWait: values['no-wait'] === true,
+    });
+  }
+  if (command === 'agent') {
+    const agent = await import('./agent-command.js');
+    return rest[0] === 'stop' ? agent.agentStopCommand(ctx) : agent.agentCommand(ctx.err);
+  }
+  const sessions = await import('./session-commands.js');
+  switch (command) {
+    case 'templates':
+      return sessions.templatesCommand(ctx, json);
+    case 'list':
+      return sessions.listCommand(ctx, json, values.cluster);
+    case 'status':
+      return sessions.statusCommand(ctx, sessionId(rest), json);
+    case 'logs':
+      return sessions.logsCommand(
+        ctx,
+        sessionId(rest),
+        values.follow === true,
+        positiveInt('lines', values.lines) ?? 100,
+      );
+    case 'open':
+      return sessions.openCommand(ctx, sessionId(rest), json);
+    case 'stop':
+      return sessions.stopCommand(ctx, sessionId(rest), json);
+    case 'adopt':
+      return sessions.adoptCommand(ctx, sessionId(rest));
+    default:
+      throw new UsageError(`Unknown command "${command}". Run hpc-jupyter --help.`);
   }
 }
 

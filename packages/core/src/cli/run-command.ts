@@ -9,7 +9,7 @@ import { quoteShellCommand } from '../transport/shell-quote.js';
 import { ensureWorkdir } from '../clusters/workdir.js';
 import { isFinal, type JobStatus, type ResourceRequest } from '../schedulers/types.js';
 import { AbortedError } from '../errors.js';
-import type { CliContext } from './context.js';
+import type { ClusterCliContext } from './context.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 import { describeJob, formatElapsed } from './format.js';
 
@@ -26,7 +26,7 @@ export interface RunOptions {
 
 const POLL_MS = 1000;
 
-export async function runCommand(ctx: CliContext, options: RunOptions): Promise<ExitCode> {
+export async function runCommand(ctx: ClusterCliContext, options: RunOptions): Promise<ExitCode> {
   const { config, transport, scheduler } = ctx.clusters.get(options.cluster);
   const workdir = await ensureWorkdir(config, transport, ctx.signal);
   const runs = posix.join(workdir, 'runs');

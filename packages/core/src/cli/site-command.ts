@@ -1,11 +1,11 @@
 /** `hpc-jupyter site CLUSTER`: partitions, accounts and QOS the user may use on a cluster. */
-import type { CliContext } from './context.js';
+import type { ClusterCliContext } from './context.js';
 import { formatTable } from './context.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 import { formatMinutes } from './format.js';
 
 export async function siteCommand(
-  ctx: CliContext,
+  ctx: ClusterCliContext,
   cluster: string,
   json: boolean,
 ): Promise<ExitCode> {
