@@ -135,7 +135,7 @@ while True:
         sys.exit("hpc-jupyter: process %d ended before %s:%d was listening" % (pid, host, port))
     if time.monotonic() >= deadline:
         sys.exit("hpc-jupyter: nothing listened on %s:%d within %g s" % (host, port, limit))
-    time.sleep(0.1)
+    time.sleep(0.05)
 '
 
 # hpcj_wait_port HOST PORT TIMEOUT_S [PID]: returns 0 once HOST:PORT accepts connections; fails

@@ -16,10 +16,10 @@ import type { TickOutcome } from './status-poller.js';
 import type { SessionConnection, SessionRecord } from './types.js';
 
 const BUSY_STATES = new Set(['submitting', 'queued', 'starting', 'stopping']);
-/** How often a starting session's connection.json is looked for between polls. */
-const WATCH_EVERY_MS = 200;
+/** How often a starting session's connection.json is looked for between polls: one SFTP read. */
+const WATCH_EVERY_MS = 100;
 /** How long it is looked for that often; after that the regular polls carry on alone. */
-const WATCH_FOR_MS = 120_000;
+const WATCH_FOR_MS = 60_000;
 
 export async function syncCluster(
   host: SessionHost,
@@ -144,7 +144,7 @@ async function follow(
 /**
  * Looks for a starting session's connection.json every WATCH_EVERY_MS, through the cluster's open
  * connection (a file read, no scheduler command), until it appears, the session leaves
- * `starting`, or WATCH_FOR_MS pass. Ready is then seen within a fifth of a second of the job
+ * `starting`, or WATCH_FOR_MS pass. Ready is then seen within a tenth of a second of the job
  * writing the file, while the scheduler is still asked only once per poll interval.
  */
 export async function watchConnection(
