@@ -1,0 +1,296 @@
+/**
+ * Benchmark: the remote kernel's cost per message. The round trip of executing `pass` (request
+ * sent until its reply and idle status are in) through the launcher and the agent's SSH tunnel to
+ * a kernel in a Slurm job on the test cluster, against the same with a local ipykernel connected
+ * directly (targets: p50 <= 1.3x, p99 <= 1.5x). Also the launcher alone (to a local ipykernel, no
+ * tunnel), to tell its share from the tunnel's, and the time to move 10 MB each way: printed by
+ * the kernel, and sent to it as the answer to `input()`. Writes
+ * .artifacts/bench/kernel-roundtrip.json; cancels its job. Never fails on timing.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { fakeRecord } from '../packages/core/src/agent/fake-session-service.js';
+import type { ConnectionInfo } from '../packages/core/src/kernel/connection-info.js';
+import {
+  TestKernelClient,
+  writeConnectionFile,
+} from '../packages/core/src/kernel/kernel-client.testutil.js';
+import { KernelLauncher } from '../packages/core/src/kernel/launcher.js';
+import { cli, privateAgentEnv, testCluster } from '../test/e2e/support.js';
+import { evaluate, median, table, writeResult } from './support/report.js';
+
+const VENV = process.env['HPC_JUPYTER_VENV'] ?? '/opt/hpc-jupyter/venv';
+const ROUNDS = Number(process.env['HPCJ_BENCH_ROUNDTRIPS'] ?? '300');
+const WARMUP = 30;
+const MB10 = 10 * 1024 * 1024;
+
+let root: string;
+let env: Record<string, string>;
+const children: ChildProcess[] = [];
+const clients: TestKernelClient[] = [];
+const launchers: KernelLauncher[] = [];
+let remoteClient: TestKernelClient | undefined;
+
+beforeAll(async () => {
+  const cluster = await testCluster();
+  root = mkdtempSync(join(tmpdir(), 'hpcj-bench-kernel-'));
+  env = privateAgentEnv(cluster.configFile);
+  env['HPC_JUPYTER_CONFIG'] = join(root, 'clusters.yaml');
+  copyFileSync(cluster.configFile, env['HPC_JUPYTER_CONFIG']);
+});
+
+afterAll(async () => {
+  // A shutdown request cancels the job at once (a killed launcher would only after the grace).
+  await remoteClient
+    ?.request('control', 'shutdown_request', { restart: false }, 20_000)
+    .catch(() => undefined);
+  for (const c of clients) c.close();
+  for (const l of launchers) await l.terminate().catch(() => undefined);
+  for (const child of children) child.kill('SIGTERM');
+  await cli(['agent', 'stop'], env);
+  await rm(root, { recursive: true, force: true });
+});
+
+function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+function ms(value: number): string {
+  return Number.isFinite(value) ? `${value.toFixed(2)} ms` : 'n/a';
+}
+
+async function roundTrips(client: TestKernelClient): Promise<number[]> {
+  for (let i = 0; i < WARMUP; i++) await client.execute('pass');
+  const samples: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    client.clear();
+    const t = performance.now();
+    await client.execute('pass');
+    samples.push(performance.now() - t);
+  }
+  return samples;
+}
+
+/** Milliseconds to receive 10 MB printed by the kernel, and to send it 10 MB (an input reply). */
+async function bulk(client: TestKernelClient): Promise<{ out: number; in: number }> {
+  client.clear();
+  let t = performance.now();
+  const printed = await client.execute(
+    "import sys\nfor _ in range(10):\n    sys.stdout.write('x' * (1 << 20))\nsys.stdout.flush()",
+    300_000,
+  );
+  const out = performance.now() - t;
+  if (printed.stdout.length !== MB10) {
+    throw new Error(`got ${printed.stdout.length} bytes, not 10 MB`);
+  }
+  client.clear();
+  // Sent as the answer to input(): the kernel only counts it, so the transfer is what is timed.
+  const id = await client.send('shell', 'execute_request', {
+    code: 'print(len(input()))',
+    silent: false,
+    store_history: false,
+    user_expressions: {},
+    allow_stdin: true,
+    stop_on_error: true,
+  });
+  await client.waitFor('input_request', 60_000);
+  t = performance.now();
+  await client.send('stdin', 'input_reply', { value: 'y'.repeat(MB10) });
+  await client.replyTo(id, 300_000);
+  const inbound = performance.now() - t;
+  const counted = await client.waitIopub(id, (m) => m.header.msg_type === 'stream', 60_000);
+  if (String(counted.content['text']).trim() !== String(MB10)) {
+    throw new Error(`the kernel saw ${String(counted.content['text'])} bytes`);
+  }
+  client.clear();
+  return { out, in: inbound };
+}
+
+function startIpykernel(file: string): void {
+  const child = spawn(join(VENV, 'bin', 'python'), ['-m', 'ipykernel_launcher', '-f', file], {
+    stdio: 'ignore',
+    cwd: root,
+  });
+  children.push(child);
+}
+
+function connect(info: ConnectionInfo): TestKernelClient {
+  const client = new TestKernelClient(info);
+  clients.push(client);
+  return client;
+}
+
+/** The launcher in this process, its "job" a local ipykernel: the launcher's own cost. */
+async function launcherOnly(key: string, remote: ConnectionInfo): Promise<TestKernelClient> {
+  const file = join(root, `launcher-${randomUUID()}.json`);
+  const local = await writeConnectionFile(file, key);
+  const at = (port: number): string => `tcp://127.0.0.1:${port}`;
+  const record = fakeRecord('s0123456789ab', { state: 'ready', jobId: 'local' });
+  launchers.push(
+    await KernelLauncher.start({
+      profile: 'bench',
+      connectionFile: file,
+      info: local,
+      env: {},
+      version: 'bench',
+      stateDir: join(root, 'state'),
+      log: () => undefined,
+      exit: () => undefined,
+      backend: () =>
+        Promise.resolve({
+          clusterName: 'local',
+          scheduler: 'local',
+          displayName: 'bench',
+          start: () => Promise.resolve(record),
+          live: () => Promise.resolve(undefined),
+          lease: () => Promise.resolve(),
+          keepFor: () => Promise.resolve(),
+          stop: () => Promise.resolve(),
+          follow: () => undefined,
+          endpoints: () =>
+            Promise.resolve({
+              shell: at(remote.ports.shell),
+              iopub: at(remote.ports.iopub),
+              stdin: at(remote.ports.stdin),
+              control: at(remote.ports.control),
+              hb: at(remote.ports.hb),
+            }),
+          close: () => undefined,
+        }),
+    }),
+  );
+  return connect(local);
+}
+
+/** A remote kernel as VS Code starts one: the kernelspec's argv with a connection file. */
+async function remoteKernel(): Promise<TestKernelClient> {
+  const installed = await cli(
+    [
+      'kernelspec',
+      'install',
+      'bench-kernel',
+      '--cluster',
+      'testlab',
+      '--hours',
+      '0.5',
+      '--name',
+      'Bench',
+      '--prefix',
+      root,
+    ],
+    env,
+  );
+  if (installed.code !== 0) throw new Error(installed.stderr);
+  const spec = JSON.parse(
+    readFileSync(
+      join(root, 'share', 'jupyter', 'kernels', 'hpcj-bench-kernel', 'kernel.json'),
+      'utf8',
+    ),
+  ) as { argv: string[] };
+  const file = join(root, `remote-${randomUUID()}.json`);
+  const info = await writeConnectionFile(file, randomUUID());
+  const [exe, ...args] = spec.argv.map((a) => (a === '{connection_file}' ? file : a));
+  const child = spawn(exe as string, args, { env: { ...process.env, ...env }, stdio: 'ignore' });
+  children.push(child);
+  const client = connect(info);
+  remoteClient = client;
+  await client.waitReady(10_000);
+  // The first execute waits for the job to start and the kernel to answer.
+  await client.execute('pass', 300_000);
+  return client;
+}
+
+describe('kernel round trip', () => {
+  it('through the launcher and tunnel, against a directly connected local ipykernel', async () => {
+    const key = randomUUID();
+    const localFile = join(root, 'local-kernel.json');
+    const localInfo = await writeConnectionFile(localFile, key);
+    startIpykernel(localFile);
+    const direct = connect(localInfo);
+    await direct.waitReady(30_000);
+    const viaLauncher = await launcherOnly(key, localInfo);
+    await viaLauncher.waitReady(10_000);
+    await viaLauncher.execute('pass', 30_000);
+    const remote = await remoteKernel();
+
+    const runs = {
+      direct: await roundTrips(direct),
+      launcher: await roundTrips(viaLauncher),
+      remote: await roundTrips(remote),
+    };
+    const bulks = {
+      direct: await bulk(direct),
+      launcher: await bulk(viaLauncher),
+      remote: await bulk(remote),
+    };
+    const stats = Object.fromEntries(
+      Object.entries(runs).map(([k, v]) => [k, { p50: median(v), p99: percentile(v, 99) }]),
+    ) as Record<keyof typeof runs, { p50: number; p99: number }>;
+
+    const labels = {
+      direct: 'local ipykernel, direct',
+      launcher: 'launcher -> local ipykernel',
+      remote: 'launcher -> tunnel -> Slurm job',
+    };
+    const rows = (Object.keys(runs) as (keyof typeof runs)[]).map((k) => [
+      labels[k],
+      ms(stats[k].p50),
+      ms(stats[k].p99),
+      `${(bulks[k].out / 1000).toFixed(2)} s`,
+      `${(bulks[k].in / 1000).toFixed(2)} s`,
+    ]);
+    console.log(
+      `\nexecute round trip of \`pass\` (${ROUNDS} rounds) and 10 MB each way\n${table(
+        ['path', 'p50', 'p99', '10 MB out', '10 MB in'],
+        rows,
+      )}\n`,
+    );
+    const results = [
+      evaluate({
+        name: 'kernel round trip p50',
+        subjectLabel: 'remote',
+        subject: stats.remote.p50,
+        baselineLabel: 'direct',
+        baseline: stats.direct.p50,
+        format: ms,
+        maxRatio: 1.3,
+      }),
+      evaluate({
+        name: 'kernel round trip p99',
+        subjectLabel: 'remote',
+        subject: stats.remote.p99,
+        baselineLabel: 'direct',
+        baseline: stats.direct.p99,
+        format: ms,
+        maxRatio: 1.5,
+      }),
+      evaluate({
+        name: 'kernel round trip p50, launcher alone',
+        subjectLabel: 'launcher',
+        subject: stats.launcher.p50,
+        baselineLabel: 'direct',
+        baseline: stats.direct.p50,
+        format: ms,
+        maxRatio: 1.3,
+      }),
+    ];
+    for (const r of results) console.log(r.summary);
+    console.log(
+      `bench kernel 10 MB: out ${(bulks.remote.out / 1000).toFixed(2)} s, in ${(bulks.remote.in / 1000).toFixed(2)} s through the tunnel ` +
+        `(direct ${(bulks.direct.out / 1000).toFixed(2)} s / ${(bulks.direct.in / 1000).toFixed(2)} s)`,
+    );
+    await writeResult('kernel-roundtrip', {
+      rounds: ROUNDS,
+      samples: runs,
+      stats,
+      bulk: bulks,
+      results,
+    });
+  });
+});
