@@ -43,6 +43,9 @@ while :; do
     --ServerApp.allow_remote_access=True \
     "${extra_args[@]}" &
   server_pid=$!
+  # Made while the server starts, so that publishing it once the port answers is one write.
+  connection=$(hpcj_json kind=jupyter host="$address" port:="$port" baseUrl="$base_url" \
+    pid:="$server_pid" node="$(hpcj_node_name)") || hpcj_die "cannot describe the connection"
   if hpcj_wait_port "$address" "$port" "${HPCJ_START_TIMEOUT:-600}" "$server_pid"; then
     break
   fi
@@ -55,8 +58,6 @@ while :; do
   attempt=$((attempt + 1))
 done
 
-hpcj_write_connection "$(hpcj_json kind=jupyter host="$address" port:="$port" \
-  baseUrl="$base_url" pid:="$server_pid" node="$(hpcj_node_name)")" ||
-  hpcj_die "cannot write connection.json"
+hpcj_write_connection "$connection" || hpcj_die "cannot write connection.json"
 
 wait "$server_pid"
