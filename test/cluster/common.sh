@@ -253,3 +253,16 @@ all_nodes_idle() {
   states=$(node_states) || return 1
   [[ $(grep -c ' idle$' <<<"$states") -eq ${#NODES[@]} ]]
 }
+
+# Cancels every queued and running job. `down` does it first, so that the accounting records say
+# "cancelled"; `up` does it once slurmctld answers, for jobs that slurmctld recovered from its
+# saved state after an earlier cluster was killed without `down` (they would hold nodes forever:
+# their processes are gone).
+cancel_jobs() {
+  daemon_alive slurmctld && netns_exists "$HEAD_NETNS" || return 0
+  local ids
+  ids=$(slurm_cmd timeout 3 squeue --noheader --format=%A 2>/dev/null | tr '\n' ' ') || return 0
+  [[ -n ${ids// /} ]] || return 0
+  # shellcheck disable=SC2086  # one argument per job id
+  slurm_cmd timeout 3 scancel $ids 2>/dev/null || true
+}
