@@ -66,7 +66,7 @@ function openExec(
         );
       } else if (conn.closed) {
         reject(lostError(conn, req, host, err));
-      } else if (/open failed|channel open failure/i.test(e.message)) {
+      } else if (isChannelRefusal(e)) {
         reject(
           new SessionRefusedError(`${host} refused a new session: ${e.message}`, host, {
             cause: err,
@@ -200,4 +200,9 @@ function collect(
     if (req.stdin === undefined) channel.end();
     else channel.end(typeof req.stdin === 'string' ? Buffer.from(req.stdin, 'utf8') : req.stdin);
   });
+}
+
+/** ssh2's error when the server refuses to open a channel (e.g. beyond its MaxSessions). */
+export function isChannelRefusal(err: unknown): boolean {
+  return err instanceof Error && /open failed|channel open failure/i.test(err.message);
 }

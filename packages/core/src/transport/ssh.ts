@@ -14,7 +14,7 @@ import { delay, raceAbort, withDeadline } from './ssh-abort.js';
 import { loadSshConfig } from './ssh-config-load.js';
 import { resolveRoute, type ResolvedRoute } from './ssh-config.js';
 import { openConnection, type SshConnection } from './ssh-connect.js';
-import { execCommand, NotStartedError, SessionRefusedError } from './ssh-exec.js';
+import { execCommand, isChannelRefusal, NotStartedError, SessionRefusedError } from './ssh-exec.js';
 import { LocalForward } from './ssh-forward.js';
 import type { SshTarget, SshTransportOptions } from './ssh-options.js';
 import { SessionLimiter } from './ssh-session-limit.js';
@@ -262,20 +262,26 @@ export class SshTransport implements Transport {
   }
 
   private async openSftp(conn: SshConnection): Promise<SftpFiles> {
-    // The SFTP session is a session channel too: it holds a slot for as long as it is open.
-    const release = await this.limiter.acquire(this.lifetime.signal);
-    try {
-      const files = await SftpFiles.open(conn.client, this.hostName());
-      const forget = (): void => {
+    for (let attempt = 0; ; attempt++) {
+      // The SFTP session is a session channel too: it holds a slot for as long as it is open.
+      const release = await this.limiter.acquire(this.lifetime.signal);
+      try {
+        const files = await SftpFiles.open(conn.client, this.hostName());
+        const forget = (): void => {
+          release();
+          if (this.sftp?.conn === conn) this.sftp = undefined;
+        };
+        files.sftp.once('close', forget);
+        conn.onLost(forget);
+        return files;
+      } catch (err) {
         release();
-        if (this.sftp?.conn === conn) this.sftp = undefined;
-      };
-      files.sftp.once('close', forget);
-      conn.onLost(forget);
-      return files;
-    } catch (err) {
-      release();
-      throw conn.closed ? this.lostError('opening SFTP', '', err) : err;
+        if (conn.closed) throw this.lostError('opening SFTP', '', err);
+        // Refused like a command's session (see run): the server may not have finished closing
+        // a session that we already counted as free.
+        if (!isChannelRefusal(err) || attempt >= MAX_SESSION_RETRIES) throw err;
+      }
+      await delay(Math.min(1000, 20 * 2 ** attempt), this.lifetime.signal);
     }
   }
 
