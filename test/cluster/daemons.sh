@@ -145,6 +145,9 @@ slurm_ready() {
 
 # sshd listens on the head namespace's 127.0.0.1:22; two socat processes relay root-namespace
 # 127.0.0.1:PORT -> a unix socket (filesystem sockets cross namespaces) -> head's 127.0.0.1:22.
+# `nodelay` on both TCP ends: without it Nagle's algorithm holds back each small SSH packet
+# until the previous one is acknowledged, adding a delayed ACK (~40 ms) to every kernel message
+# round trip through a tunnel (a direct connection to sshd has no such relay).
 start_login_node() {
   if ss -Hltn "sport = :$SSH_PORT" 2>/dev/null | grep -q .; then
     die "127.0.0.1:$SSH_PORT is already in use; set HPCJ_CLUSTER_SSH_PORT to a free port"
@@ -155,9 +158,9 @@ start_login_node() {
   rm -f "$RELAY_SOCKET"
   netns_argv "$HEAD_NETNS"
   start_daemon relay-head "${NETNS_ARGV[@]}" "${DAEMON_ENV[@]}" \
-    socat "UNIX-LISTEN:$RELAY_SOCKET,fork,unlink-early,mode=0600" TCP:127.0.0.1:22
+    socat "UNIX-LISTEN:$RELAY_SOCKET,fork,unlink-early,mode=0600" TCP:127.0.0.1:22,nodelay
   start_daemon relay-root "${DAEMON_ENV[@]}" \
-    socat "TCP-LISTEN:$SSH_PORT,bind=127.0.0.1,reuseaddr,fork" "UNIX-CONNECT:$RELAY_SOCKET"
+    socat "TCP-LISTEN:$SSH_PORT,bind=127.0.0.1,reuseaddr,fork,nodelay" "UNIX-CONNECT:$RELAY_SOCKET"
 }
 
 login_ready() {
