@@ -169,8 +169,9 @@ export class LocalTransport implements Transport {
   ): Promise<PortForward> {
     throwIfAborted(options.signal);
     const sockets = new Set<net.Socket>();
-    const server = net.createServer((client) => {
-      const upstream = net.connect({ host: remoteHost, port: remotePort });
+    // noDelay both ways: small writes (kernel messages) go out at once, not after an ACK.
+    const server = net.createServer({ noDelay: true }, (client) => {
+      const upstream = net.connect({ host: remoteHost, port: remotePort, noDelay: true });
       sockets.add(client).add(upstream);
       const drop = (): void => {
         client.destroy();

@@ -47,7 +47,8 @@ export class LocalForward implements PortForward {
     if (!Number.isInteger(spec.remotePort) || spec.remotePort < 1 || spec.remotePort > 65535) {
       throw new SshError(`Invalid remote port ${spec.remotePort} to forward to.`, spec.host);
     }
-    const server = createServer({ pauseOnConnect: true });
+    // noDelay: small writes (kernel messages) go out at once instead of waiting for an ACK.
+    const server = createServer({ pauseOnConnect: true, noDelay: true });
     const port = await new Promise<number>((resolve, reject) => {
       server.once('error', (err) => {
         reject(
