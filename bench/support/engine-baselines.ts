@@ -77,10 +77,11 @@ export SPARK_HOME=$($PY -c 'import os, pyspark; print(os.path.dirname(pyspark.__
 port=$(free_port) ui=$(free_port)
 SPARK_LOCAL_IP=$addr "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.master.Master \\
   --host "$addr" --port "$port" --webui-port "$ui" >master.log 2>&1 &
+until (exec 3<>"/dev/tcp/$addr/$port") 2>/dev/null; do sleep 0.1; done
 ${srun(o)} bash -c 'a=$(hostname -I | awk "{print \\$1}")
-  SPARK_LOCAL_IP=$a exec "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.worker.Worker \\
-  --host "$a" --cores ${o.cpusPerNode} --memory 512m --webui-port 0 "$1"' spark "spark://$addr:$port" \\
-  >workers.log 2>&1 &
+  SPARK_LOCAL_IP=$a "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.worker.Worker \\
+  --host "$a" --cores ${o.cpusPerNode} --memory 512m --webui-port 0 \\
+  --work-dir "$PWD/work-$(hostname)" "$1"' spark "spark://$addr:$port" >workers.log 2>&1 &
 $PY -c "import json, time, urllib.request
 deadline = time.time() + ${o.timeoutS}
 while time.time() < deadline:

@@ -10,11 +10,13 @@ session=$PWD
 tls=$session/dask-tls
 logs=$session/logs
 { [ -d "$logs" ] || mkdir -m 700 "$logs"; } || hpcj_die "cannot create $logs"
-hpcj_python -m hpc_jupyter.tls "$tls" ||
+address=$(hpcj_node_address)
+# The certificate names the scheduler's node (address and host name), so that a client outside
+# the job, reaching it through a forwarded port, can check the name as well as the CA.
+hpcj_python -m hpc_jupyter.tls "$tls" "$address" "$(hpcj_node_name)" ||
   hpcj_die "cannot make the job's TLS certificate: is hpc-jupyter's Python package (templates/python) installed for $HPCJ_PYTHON?"
 tls_args=(--tls-ca-file "$tls/ca.pem" --tls-cert "$tls/cert.pem" --tls-key "$tls/key.pem")
 
-address=$(hpcj_node_address)
 port=$(hpcj_free_port) || hpcj_die "cannot find a free port"
 dashboard_port=$(hpcj_free_port) || hpcj_die "cannot find a free port"
 rm -f -- "$session/dask-scheduler.json"
@@ -67,7 +69,7 @@ read -r count <"$count_file"
 rm -f -- "$count_file"
 
 hpcj_write_connection "$(hpcj_json kind=dask node="$(hpcj_node_name)" host="$address" \
-  scheduler="tls://$address:$port" workers:="$count" expected_workers:="$expected" \
+  scheduler="tls://$address:$port" tls_server_name="$address" workers:="$count" expected_workers:="$expected" \
   threads_per_worker:="$threads" \
   endpoints:="[$(hpcj_json name=scheduler host="$address" port:="$port"),$(hpcj_json \
     name=dashboard host="$address" port:="$dashboard_port" base_path=/status)]")" ||

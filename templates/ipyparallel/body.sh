@@ -15,8 +15,12 @@ rm -f -- "$profile/security/ipcontroller-client.json" "$profile/security/ipcontr
 
 address=$(hpcj_node_address)
 hpcj_log "starting the ipyparallel controller on $address"
+# The hub completes an engine's registration on the first heartbeat after the engine answered a
+# ping, so the ping period (3 s by default) is what registration takes; 1 s pings make engines
+# join three times sooner, and 30 missed pings keep the default 30 s before one is declared dead.
 "$HPCJ_PYTHON" -m ipyparallel.controller --ip="$address" --location="$address" \
-  --profile-dir="$profile" >>"$logs/ipcontroller.log" 2>&1 &
+  --profile-dir="$profile" --HeartMonitor.period=1000 --HeartMonitor.max_heartmonitor_misses=30 \
+  >>"$logs/ipcontroller.log" 2>&1 &
 controller_pid=$!
 
 engine_file=$profile/security/ipcontroller-engine.json
@@ -48,13 +52,14 @@ hpcj_run hpcj_python -m hpc_jupyter.ipp_engine wait "$session" "$expected" \
   hpcj_die "the ipyparallel cluster did not start; see the messages above"
 read -r count <"$count_file"
 rm -f -- "$count_file"
-port=$(hpcj_python -m hpc_jupyter.ipp_engine port "$session") ||
-  hpcj_die "cannot read the controller's registration port"
+# One endpoint per port a client connects to ("controller" is the registration port), so that
+# hpc-jupyter can forward each of them to a client outside the job and to nothing else.
+endpoints=$(hpcj_python -m hpc_jupyter.ipp_engine endpoints "$session" "$address") ||
+  hpcj_die "cannot read the controller's client ports"
 
 hpcj_write_connection "$(hpcj_json kind=ipyparallel node="$(hpcj_node_name)" host="$address" \
   engines:="$count" expected_engines:="$expected" workers:="$count" \
-  client_file="$profile/security/ipcontroller-client.json" \
-  endpoints:="[$(hpcj_json name=controller host="$address" port:="$port")]")" ||
+  client_file="$profile/security/ipcontroller-client.json" endpoints:="$endpoints")" ||
   hpcj_die "cannot write connection.json"
 
 wait "$controller_pid"

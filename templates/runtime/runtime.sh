@@ -218,6 +218,30 @@ hpcj_require_secret_file() {
   chmod 600 "$1"
 }
 
+# ---- engines ----------------------------------------------------------------------------------
+
+# hpcj_engine_ready JSON PID WHAT: an engine body's last step, once the engine is up. PID is the
+# process the engine lives by (its master or scheduler); WHAT says in the log that it ended. In
+# the engine's own job: JSON becomes connection.json, and the job ends when PID does. In a job
+# composed of the engine and a kernel (HPCJ_ENGINE is set): JSON goes to ./engine.json (0600)
+# and it returns, so that the kernel's body runs next; a watcher ends the job when PID ends.
+hpcj_engine_ready() {
+  local json=$1 pid=$2 what=$3
+  if [ -z "${HPCJ_ENGINE:-}" ]; then
+    hpcj_write_connection "$json" || hpcj_die "cannot write connection.json"
+    wait "$pid"
+    hpcj_die "$what (status $?)"
+  fi
+  printf '%s\n' "$json" | hpcj_write_file_atomic "${HPCJ_SESSION_DIR:-$PWD}/engine.json" 600 ||
+    hpcj_die "cannot write engine.json"
+  hpcj_log "$HPCJ_ENGINE is ready"
+  (
+    while [ -n "$(hpcj__alive "$pid")" ]; do sleep 2; done
+    hpcj_log "error: $what; ending the job"
+    kill -TERM $$
+  ) &
+}
+
 # ---- the allocation -------------------------------------------------------------------------
 
 # Node names of the allocation, one per line: HPC_JUPYTER_NODES (comma or space separated), then

@@ -89,7 +89,16 @@ describe('an ipyparallel cluster on four Slurm nodes', () => {
       engines: 4,
       expected_engines: 4,
     });
-    expect(session.endpoints.map((e) => e.name)).toEqual(['controller']);
+    // Every port a client connects to, so the agent can forward them to a client outside.
+    expect(session.endpoints.map((e) => e.name)).toEqual([
+      'controller',
+      'ipp-control',
+      'ipp-mux',
+      'ipp-task',
+      'ipp-iopub',
+      'ipp-notification',
+      'ipp-broadcast',
+    ]);
   });
 
   it('gives `rc` with %px, on node1..node4, and computes pi', async () => {

@@ -89,7 +89,7 @@ def wait_for_workers(session_dir, expected, timeout, nodes, prefix="", tls_dir=N
                 return count
             if time.monotonic() >= deadline:
                 break
-            time.sleep(0.5)
+            time.sleep(0.2)
         names = {
             addr: str(w.get("name", ""))
             for addr, w in client.scheduler_info(n_workers=-1)["workers"].items()

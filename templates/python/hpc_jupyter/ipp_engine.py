@@ -3,6 +3,10 @@
 
 Usage (from templates/ipyparallel/body.sh):
   python -m hpc_jupyter.ipp_engine wait SESSION_DIR ENGINES TIMEOUT_S NODE...
+  python -m hpc_jupyter.ipp_engine endpoints SESSION_DIR ADDRESS
+
+`endpoints` prints connection.json's endpoints: one per port of the client file (no key), the
+registration port named "controller" and the others "ipp-CHANNEL".
 
 The client file (with the controller's HMAC key) is the controller's own 0600
 SESSION_DIR/ipyparallel/security/ipcontroller-client.json. A stall fails after TIMEOUT_S with
@@ -91,14 +95,41 @@ def registration_port(session_dir):
         return json.load(f)["registration"]
 
 
+# The ports of the client file a client connects to; hpc-jupyter's agent forwards each one
+# (packages/core/src/sessions/session-attach.ts lists the same channels).
+CLIENT_CHANNELS = ("registration", "control", "mux", "task", "iopub", "notification", "broadcast")
+
+
+def endpoint_name(channel):
+    return "controller" if channel == "registration" else "ipp-" + channel
+
+
+def client_endpoints(session_dir, address):
+    """connection.json's endpoints for the client file's ports, all on ``address``."""
+    import json
+
+    with open(client_file(session_dir)) as f:
+        info = json.load(f)
+    return [
+        {"name": endpoint_name(channel), "host": address, "port": int(info[channel])}
+        for channel in CLIENT_CHANNELS
+        if channel in info
+    ]
+
+
 def main(argv):
     if len(argv) >= 2 and argv[0] == "port":
         print(registration_port(argv[1]))
         return
+    if len(argv) == 3 and argv[0] == "endpoints":
+        import json
+
+        print(json.dumps(client_endpoints(argv[1], argv[2])))
+        return
     if len(argv) < 4 or argv[0] != "wait":
         sys.exit(
             "usage: python -m hpc_jupyter.ipp_engine wait SESSION_DIR ENGINES TIMEOUT_S NODE... "
-            "| port SESSION_DIR"
+            "| port SESSION_DIR | endpoints SESSION_DIR ADDRESS"
         )
     print(wait_for_engines(argv[1], int(argv[2]), float(argv[3]), argv[4:]))
 

@@ -1,14 +1,20 @@
 """A per-job certificate authority and one certificate signed by it, for Dask's TLS.
 
-Usage: python -m hpc_jupyter.tls DIR
+Usage: python -m hpc_jupyter.tls DIR [NAME...]
 
 Writes DIR/ca.pem, DIR/cert.pem and DIR/key.pem, all 0600 in a 0700 directory. The scheduler,
 the workers and the clients present the same certificate and require the peer's to be signed by
 the per-job CA, so only someone who can read the session directory can connect. The CA's own key
 is never written: nothing else can be signed later.
+
+Each NAME (the scheduler node's address and host name) goes into the certificate's
+subjectAltName, as an IP address or a DNS name. Dask itself checks only the CA, but a client
+outside the job, reaching the scheduler through a forwarded 127.0.0.1 port, can then also check
+that the certificate is the scheduler node's (hpc_jupyter.client passes it as server_hostname).
 """
 
 import datetime
+import ipaddress
 import sys
 
 from cryptography import x509
@@ -23,7 +29,17 @@ def _name(common_name):
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def make_tls_files(directory, days=30):
+def _alt_names(names):
+    out = []
+    for name in names:
+        try:
+            out.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            out.append(x509.DNSName(name))
+    return out
+
+
+def make_tls_files(directory, days=30, names=()):
     make_private_dir(directory)
     now = datetime.datetime.now(datetime.timezone.utc)
     start, end = now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=days)
@@ -48,7 +64,7 @@ def make_tls_files(directory, days=30):
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(_name("hpc-jupyter engine"))
         .issuer_name(ca_cert.subject)
@@ -63,8 +79,11 @@ def make_tls_files(directory, days=30):
             ),
             critical=False,
         )
-        .sign(ca_key, hashes.SHA256())
     )
+    alt_names = _alt_names(n for n in dict.fromkeys(names) if n)
+    if alt_names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
     pem = serialization.Encoding.PEM
     write_private(directory + "/ca.pem", ca_cert.public_bytes(pem))
     write_private(directory + "/cert.pem", cert.public_bytes(pem))
@@ -77,6 +96,6 @@ def make_tls_files(directory, days=30):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m hpc_jupyter.tls DIR")
-    make_tls_files(sys.argv[1])
+    if len(sys.argv) < 2:
+        sys.exit("usage: python -m hpc_jupyter.tls DIR [NAME...]")
+    make_tls_files(sys.argv[1], names=sys.argv[2:])

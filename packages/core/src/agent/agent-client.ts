@@ -12,6 +12,7 @@ import type {
   AccessResponse,
   AgentStreamEvent,
   ApiErrorBody,
+  AttachResponse,
   ClustersResponse,
   HealthInfo,
   HoldResponse,
@@ -110,6 +111,14 @@ export class AgentClient {
   ): Promise<AccessResponse> {
     const query = o.endpoint === undefined ? '' : `?endpoint=${enc(o.endpoint)}`;
     return this.call('POST', `/v1/sessions/${enc(id)}/access${query}`, o);
+  }
+
+  /**
+   * Forwards every port a client of the session's engine (Dask, ipyparallel) needs and copies its
+   * client files to a private local directory; resolves with the address and the file names.
+   */
+  attach(id: string, o: CallOptions = {}): Promise<AttachResponse> {
+    return this.call('POST', `/v1/sessions/${enc(id)}/attach`, o);
   }
 
   /**

@@ -133,6 +133,14 @@ describe('openapi/agent.yaml', () => {
       validator('TemplateForm')(await agent.client.templateForm('jupyter', 'local')),
     ).toBeUndefined();
     expect(validator('Access')(await agent.client.access('s0123456789ab'))).toBeUndefined();
+    agent.sessions.put(
+      fakeRecord('s0123456789cd', {
+        template: 'dask',
+        state: 'ready',
+        connection: { kind: 'dask', endpoints: [{ name: 'scheduler', host: 'n1', port: 8786 }] },
+      }),
+    );
+    expect(validator('Attach')(await agent.client.attach('s0123456789cd'))).toBeUndefined();
     expect(validator('Error')(await getJson('/v1/sessions/s000000000000'))).toBeUndefined();
     const controller = new AbortController();
     const snapshot = await new Promise((resolve) => {

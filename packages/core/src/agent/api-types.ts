@@ -5,7 +5,13 @@
  */
 import type { ParameterProblem } from '../errors.js';
 import type { SchedulerKind, SiteInfo } from '../schedulers/types.js';
-import type { AgentEvent, PromptEvent, SessionEndpoint, SessionRecord } from '../sessions/types.js';
+import type {
+  AgentEvent,
+  EngineAttachment,
+  PromptEvent,
+  SessionEndpoint,
+  SessionRecord,
+} from '../sessions/types.js';
 import type { TemplateForm, TemplateSummary } from './template-catalog.js';
 
 /** Every error answer: `{ error: { message, hint, kind } }`. */
@@ -83,6 +89,30 @@ export interface AccessResponse {
   readonly endpoint: SessionEndpoint;
   /** The Jupyter token or kernel key; sent only over the agent's private socket. */
   readonly token?: string;
+}
+
+/**
+ * `POST /v1/sessions/{id}/attach`: an engine's scheduler or controller through local forwards,
+ * and where its client files (0600, in a 0700 directory) were written. Names files, holds no
+ * secret.
+ */
+export type AttachResponse = EngineAttachment;
+
+/**
+ * `POST /v1/kernelspecs`: the profile written to the user's config file and the kernelspec
+ * installed for it in the user's Jupyter data directory.
+ */
+export interface KernelspecInstallResponse {
+  readonly profile: string;
+  readonly displayName: string;
+  /** The kernelspec's name, `hpcj-<profile>`: what Jupyter's kernelspec API lists. */
+  readonly kernelspec: string;
+  /** Its directory (holding kernel.json). */
+  readonly dir: string;
+  /** The config file the profile was written to. */
+  readonly configFile: string;
+  /** True when a profile of that name already existed and was replaced. */
+  readonly replaced?: boolean;
 }
 
 /** What an open lease (`POST /v1/sessions/{id}/lease`) streams, one JSON object per line. */

@@ -4,10 +4,11 @@
  * change is announced like the real manager does. Never used by the agent itself.
  */
 import { randomBytes } from 'node:crypto';
-import { SessionError, SessionNotFoundError } from '../errors.js';
+import { InvalidInputError, SessionError, SessionNotFoundError } from '../errors.js';
 import { isFinal } from '../schedulers/types.js';
 import type {
   AgentEvent,
+  EngineAttachment,
   SessionAccess,
   SessionRecord,
   SessionService,
@@ -163,6 +164,43 @@ export class FakeSessionService implements SessionService {
       localPort: found.port,
       endpoint: found,
     });
+  }
+
+  /** Names the files a real attach would write; writes nothing. */
+  attach(id: string): Promise<EngineAttachment> {
+    this.note('attach', id);
+    const record = this.must(id);
+    const kind = record.connection?.kind;
+    const first = record.connection?.endpoints[0];
+    if (record.state !== 'ready' || first === undefined) {
+      throw new SessionError(`Session ${id} is not ready.`, id, record.state);
+    }
+    const directory = `/fake/attach/${id}`;
+    if (kind === 'dask') {
+      return Promise.resolve({
+        id,
+        kind,
+        directory,
+        dask: {
+          address: `tls://127.0.0.1:${first.port}`,
+          serverHostname: first.host,
+          tls: {
+            caFile: `${directory}/dask-ca.pem`,
+            certFile: `${directory}/dask-cert.pem`,
+            keyFile: `${directory}/dask-key.pem`,
+          },
+        },
+      });
+    }
+    if (kind === 'ipyparallel') {
+      return Promise.resolve({
+        id,
+        kind,
+        directory,
+        ipyparallel: { connectionFile: `${directory}/ipcontroller-client.json` },
+      });
+    }
+    throw new InvalidInputError(`Session ${id} is not an engine session.`);
   }
 
   secret(id: string): Promise<string | undefined> {

@@ -1,7 +1,15 @@
-/** Routes about sessions: list, start, stop, adopt, forget, logs, and local access. */
+/**
+ * Routes about sessions: list, start, stop, adopt, forget, logs, local access, and attaching a
+ * client on this machine to an engine.
+ */
 import { InvalidInputError } from '../errors.js';
 import type { ParamValue, SessionSpec } from '../sessions/types.js';
-import type { AccessResponse, LogsResponse, SessionsResponse } from './api-types.js';
+import type {
+  AccessResponse,
+  AttachResponse,
+  LogsResponse,
+  SessionsResponse,
+} from './api-types.js';
 import { isRecord } from './http-json.js';
 import type { Route } from './router.js';
 import { requireSession, type RouteDeps } from './routes.js';
@@ -93,6 +101,15 @@ export function sessionRoutes(deps: RouteDeps): Route[] {
         return { body };
       },
     },
+    {
+      method: 'POST',
+      path: '/v1/sessions/{id}/attach',
+      handle: async ({ params, signal }) => {
+        requireSession(sessions, id(params));
+        const body: AttachResponse = await sessions.attach(id(params), { signal });
+        return { body };
+      },
+    },
   ];
 }
 
@@ -124,16 +141,7 @@ export function parseSessionSpec(value: unknown): SessionSpec {
       '"kernelKey" must be 1 to 1024 printable ASCII characters without spaces.',
     );
   }
-  const checked: Record<string, ParamValue> = {};
-  if (params !== undefined) {
-    if (!isRecord(params)) throw new InvalidInputError('"params" must be an object.');
-    for (const [key, v] of Object.entries(params)) {
-      if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
-        throw new InvalidInputError(`Parameter "${key}" must be a string, number or boolean.`);
-      }
-      checked[key] = v;
-    }
-  }
+  const checked = checkParams(params);
   return {
     cluster,
     template,
@@ -145,3 +153,17 @@ export function parseSessionSpec(value: unknown): SessionSpec {
 
 /** A key the job reads back byte for byte: no whitespace, nothing a shell or file could mangle. */
 const KERNEL_KEY = /^[\x21-\x7e]{1,1024}$/;
+
+/** A request's "params": an object of strings, numbers and booleans (absent means none). */
+export function checkParams(params: unknown): Record<string, ParamValue> {
+  const checked: Record<string, ParamValue> = {};
+  if (params === undefined) return checked;
+  if (!isRecord(params)) throw new InvalidInputError('"params" must be an object.');
+  for (const [key, v] of Object.entries(params)) {
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
+      throw new InvalidInputError(`Parameter "${key}" must be a string, number or boolean.`);
+    }
+    checked[key] = v;
+  }
+  return checked;
+}

@@ -1,9 +1,13 @@
 /**
  * The agent's web proxy: `/sessions/{id}/...` (HTTP and WebSocket upgrades) goes to that
  * session's own `jupyter` endpoint through the session service's loopback tunnel, with the path
- * unchanged (the server in the job runs with base_url `/sessions/{id}/`). The target comes only
- * from the session record: no request can name a host or port, so the proxy cannot be turned
- * into a way into anything else. Owns its upstream connections and closes them on `close()`.
+ * unchanged (the server in the job runs with base_url `/sessions/{id}/`). Web UIs that serve at
+ * their root (the Dask dashboard, the Spark UIs) are reached at `/endpoints/{id}/{name}/...`:
+ * that endpoint of the session, with `/endpoints/{id}/{name}` taken off the path (and named in
+ * X-Forwarded-Context, after any context the proxy in front of the agent gave, so that UIs that
+ * honour it, like Spark's, write links that come back here). The target comes only from the
+ * session record: no request can name a host or port, so the proxy cannot be turned into a way
+ * into anything else. Owns its upstream connections and closes them on `close()`.
  */
 import http, {
   type IncomingHttpHeaders,
@@ -17,14 +21,44 @@ import type { SessionAccess, SessionService } from '../sessions/types.js';
 import { sendError, statusFor, writeSocketError } from './http-json.js';
 
 export const PROXY_PREFIX = '/sessions/';
+/** `/endpoints/{id}/{name}/...`: one named endpoint of a session, served at its root. */
+export const ENDPOINT_PROXY_PREFIX = '/endpoints/';
 
 const HALF_CLOSE_GRACE_MS = 1000;
 
+const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
 /** The session id a proxied path names, or undefined when the path is not ours to proxy. */
 export function proxiedSessionId(url: string | undefined): string | undefined {
-  if (url?.startsWith(PROXY_PREFIX) !== true) return undefined;
-  const id = url.slice(PROXY_PREFIX.length).split(/[/?#]/, 1)[0] ?? '';
-  return /^[A-Za-z0-9_-]{1,64}$/.test(id) ? id : undefined;
+  return proxiedTarget(url)?.id;
+}
+
+/** Where a proxied request goes: a session, one of its endpoints (default: jupyter), a path. */
+export interface ProxiedTarget {
+  readonly id: string;
+  /** Set for `/endpoints/{id}/{name}/...`; the Jupyter server otherwise. */
+  readonly endpoint?: string;
+  /** The path (and query) the upstream sees. */
+  readonly path: string;
+  /** The path prefix the agent took off (for X-Forwarded-Context), for endpoint targets. */
+  readonly context?: string;
+}
+
+/** Parses a proxied URL, or undefined when it is not one. Pure. */
+export function proxiedTarget(url: string | undefined): ProxiedTarget | undefined {
+  if (url === undefined) return undefined;
+  if (url.startsWith(PROXY_PREFIX)) {
+    const id = url.slice(PROXY_PREFIX.length).split(/[/?#]/, 1)[0] ?? '';
+    return NAME.test(id) ? { id, path: url } : undefined;
+  }
+  if (url.startsWith(ENDPOINT_PROXY_PREFIX)) {
+    const match = /^([^/?#]+)\/([^/?#]+)(.*)$/s.exec(url.slice(ENDPOINT_PROXY_PREFIX.length));
+    const [, id = '', endpoint = '', rest = ''] = match ?? [];
+    if (!NAME.test(id) || !NAME.test(endpoint)) return undefined;
+    const path = rest === '' ? '/' : rest.startsWith('/') ? rest : `/${rest}`;
+    return { id, endpoint, path, context: `${ENDPOINT_PROXY_PREFIX}${id}/${endpoint}` };
+  }
+  return undefined;
 }
 
 /** Headers that describe one connection, not the message (RFC 9110 section 7.6.1). */
@@ -88,8 +122,8 @@ export class SessionProxy {
       aborted.abort();
     });
     this.target(req.url, aborted.signal).then(
-      (access) => {
-        this.forward(req, res, access);
+      ({ access, target }) => {
+        this.forward(req, res, access, target);
       },
       (err: unknown) => {
         if (statusFor(err) === 503) res.setHeader('retry-after', '5');
@@ -103,8 +137,8 @@ export class SessionProxy {
     socket.pause();
     socket.on('error', () => socket.destroy());
     this.target(req.url).then(
-      (access) => {
-        this.pipeUpgrade(req, socket, head, access);
+      ({ access, target }) => {
+        this.pipeUpgrade(req, socket, head, access, target.path);
       },
       (err: unknown) => {
         writeSocketError(socket, err);
@@ -119,12 +153,16 @@ export class SessionProxy {
   }
 
   /** Resolves the session named by the path to its tunnel, or throws what the client should see. */
-  private async target(url: string | undefined, signal?: AbortSignal): Promise<SessionAccess> {
-    const id = proxiedSessionId(url);
+  private async target(
+    url: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<{ access: SessionAccess; target: ProxiedTarget }> {
+    const target = proxiedTarget(url);
+    const id = target?.id;
     const session = id === undefined ? undefined : this.sessions.get(id);
-    if (id === undefined || session === undefined) {
+    if (target === undefined || id === undefined || session === undefined) {
       throw new NotFoundError(`No session at ${url ?? '/'}.`, {
-        hint: 'Only /sessions/{id}/ of a known session is proxied.',
+        hint: 'Only /sessions/{id}/ and /endpoints/{id}/{endpoint}/ of a known session are proxied.',
       });
     }
     if (isFinal(session.state)) {
@@ -135,24 +173,46 @@ export class SessionProxy {
         hint: 'Wait for the session to become ready; the agent sends an event when it is.',
       });
     }
-    return this.sessions.access(id, this.endpoint, signal === undefined ? {} : { signal });
+    const endpoint = target.endpoint ?? this.endpoint;
+    if (
+      target.endpoint !== undefined &&
+      session.connection?.endpoints.some((e) => e.name === endpoint) !== true
+    ) {
+      throw new NotFoundError(`Session ${id} has no endpoint "${endpoint}".`, {
+        hint: `Its endpoints: ${(session.connection?.endpoints ?? []).map((e) => e.name).join(', ')}.`,
+      });
+    }
+    const access = await this.sessions.access(id, endpoint, signal === undefined ? {} : { signal });
+    return { access, target };
   }
 
-  private forward(req: IncomingMessage, res: ServerResponse, access: SessionAccess): void {
+  private forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    access: SessionAccess,
+    target: ProxiedTarget,
+  ): void {
+    const headers = endToEndHeaders(req.headers);
+    const context = forwardedContext(headers, target);
+    if (context !== undefined) {
+      for (const name of CONTEXT_HEADERS) headers[name] = context;
+    }
     const upstream = http.request({
       agent: this.agent,
       host: access.localHost,
       port: access.localPort,
       method: req.method,
-      path: req.url,
-      headers: endToEndHeaders(req.headers),
+      path: target.path,
+      headers,
     });
     upstream.on('response', (answer) => {
-      res.writeHead(
-        answer.statusCode ?? 502,
-        answer.statusMessage,
-        endToEndHeaders(answer.headers),
-      );
+      const answerHeaders = endToEndHeaders(answer.headers);
+      const location = answerHeaders.location;
+      // A redirect to the UI's own root-relative path ("/status") stays below the prefix.
+      if (context !== undefined && typeof location === 'string' && /^\/(?!\/)/.test(location)) {
+        answerHeaders.location = `${context}${location}`;
+      }
+      res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answerHeaders);
       answer.pipe(res);
       answer.on('error', () => res.destroy());
     });
@@ -174,6 +234,7 @@ export class SessionProxy {
     socket: Socket,
     head: Buffer,
     access: SessionAccess,
+    path: string,
   ): void {
     if (socket.destroyed) return;
     const upstream = net.connect({ host: access.localHost, port: access.localPort });
@@ -186,7 +247,7 @@ export class SessionProxy {
     };
     upstream.once('connect', () => {
       piped = true;
-      upstream.write(upgradeRequestHead(req));
+      upstream.write(upgradeRequestHead(req, path));
       if (head.length > 0) upstream.write(head);
       // The upstream's answer (101 Switching Protocols, or a refusal) goes back unchanged.
       upstream.pipe(socket);
@@ -217,10 +278,28 @@ export class SessionProxy {
   }
 }
 
+/** The headers by which proxies tell an application the path prefix it is served under. */
+const CONTEXT_HEADERS = ['x-forwarded-context', 'x-forwarded-prefix', 'x-proxycontextpath'];
+
+/**
+ * The full path prefix an endpoint target is served under, as the browser sees it: the context
+ * the proxy in front of the agent named (jupyter-server-proxy's `/hpc-jupyter`), then ours.
+ * Undefined for the Jupyter server, which knows its base URL itself.
+ */
+export function forwardedContext(
+  headers: IncomingHttpHeaders,
+  target: ProxiedTarget,
+): string | undefined {
+  if (target.context === undefined) return undefined;
+  const before = headers['x-forwarded-context'];
+  const outer = typeof before === 'string' && /^\/[^\s?#]*$/.test(before) ? before : '';
+  return `${outer.replace(/\/+$/, '')}${target.context}`;
+}
+
 /** The request line and headers of an upgrade, re-serialized for the upstream connection. */
-function upgradeRequestHead(req: IncomingMessage): string {
+function upgradeRequestHead(req: IncomingMessage, path: string): string {
   const named = connectionTokens(req.headers.connection);
-  const lines = [`${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/1.1`];
+  const lines = [`${req.method ?? 'GET'} ${path} HTTP/1.1`];
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i] ?? '';

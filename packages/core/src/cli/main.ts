@@ -38,6 +38,10 @@ Usage:
                                      The job's output; -f follows it.
   hpc-jupyter open ID                The session's URL with its token, through a tunnel;
                                      opens a browser where there is a display.
+  hpc-jupyter connect ID [--json]    For a Dask or ipyparallel session: its scheduler or
+                                     controller forwarded to this machine, the client files
+                                     (TLS files, ipyparallel client file) in a private
+                                     directory, and Python that connects.
   hpc-jupyter stop ID                Cancel the session's job.
   hpc-jupyter adopt ID               Take a discovered job in as a session.
   hpc-jupyter doctor [--cluster CLUSTER]
@@ -254,6 +258,8 @@ async function sessionCommand(
       );
     case 'open':
       return sessions.openCommand(ctx, sessionId(rest), json);
+    case 'connect':
+      return sessions.connectCommand(ctx, sessionId(rest), json);
     case 'stop':
       return sessions.stopCommand(ctx, sessionId(rest), json);
     case 'adopt':

@@ -161,3 +161,55 @@ export async function templatesCommand(ctx: CliContext, json: boolean): Promise<
   ctx.out.write(`${formatTable(rows)}\n`);
   return EXIT.ok;
 }
+
+/**
+ * `connect ID`: what a client on this machine needs to use the session's Dask or ipyparallel
+ * cluster: a loopback address (the agent keeps the forwards open while the session runs) and the
+ * client files it copied into a private directory, with Python that connects. Prints file names,
+ * never a secret.
+ */
+export async function connectCommand(
+  ctx: CliContext,
+  id: string,
+  json: boolean,
+): Promise<ExitCode> {
+  const client = await connectAgent({ start: true, signal: ctx.signal });
+  const attached = await client.attach(id, { signal: ctx.signal });
+  if (json) {
+    ctx.out.write(`${JSON.stringify(attached, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  const py = (s: string): string => JSON.stringify(s);
+  const lines: string[] = [];
+  if (attached.dask !== undefined) {
+    const { address, tls, serverHostname, dashboardUrl } = attached.dask;
+    const rows = [
+      ['scheduler', address],
+      ...(serverHostname === undefined ? [] : [['server name', serverHostname]]),
+      ['CA', tls.caFile],
+      ['certificate', tls.certFile],
+      ['key', tls.keyFile],
+      ...(dashboardUrl === undefined ? [] : [['dashboard', dashboardUrl]]),
+    ];
+    lines.push(`Dask cluster of session ${id}:`, formatTable(rows), '');
+    lines.push("In Python, with hpc-jupyter's package (templates/python) installed:");
+    lines.push(`  from hpc_jupyter.client import dask; client = dask(${py(id)})`);
+    lines.push('or with distributed alone:');
+    lines.push('  from distributed import Client');
+    lines.push('  from distributed.security import Security');
+    lines.push(
+      `  client = Client(${py(address)}, security=Security(tls_ca_file=${py(tls.caFile)},`,
+      `      tls_client_cert=${py(tls.certFile)}, tls_client_key=${py(tls.keyFile)},`,
+      '      require_encryption=True))',
+    );
+  } else if (attached.ipyparallel !== undefined) {
+    const file = attached.ipyparallel.connectionFile;
+    lines.push(`ipyparallel cluster of session ${id}:`, formatTable([['client file', file]]), '');
+    lines.push('In Python:');
+    lines.push(`  import ipyparallel; rc = ipyparallel.Client(${py(file)})`);
+    lines.push(`or: from hpc_jupyter.client import ipyparallel; rc = ipyparallel(${py(id)})`);
+  }
+  lines.push('', 'The agent keeps these forwards open while the session runs.');
+  ctx.out.write(`${lines.join('\n')}\n`);
+  return EXIT.ok;
+}

@@ -10,6 +10,7 @@ import { AbortedError, SessionError, SessionNotFoundError, throwIfAborted } from
 import { isFinal } from '../schedulers/types.js';
 import type { JobRenderer } from './job-renderer.js';
 import { SESSION_FILES, sessionFile, tailFile } from './remote-files.js';
+import { attachEngine, removeAttachment } from './session-attach.js';
 import { adoptSession, discoverSessions } from './session-discovery.js';
 import type { ClusterSource, SessionHost } from './session-host.js';
 import { SessionSecrets } from './session-secrets.js';
@@ -23,6 +24,7 @@ import { StatusPoller, type PollIntervals, type PollReport } from './status-poll
 import { waitForSession } from './wait-for.js';
 import type {
   AgentEvent,
+  EngineAttachment,
   SessionAccess,
   SessionRecord,
   SessionService,
@@ -33,7 +35,10 @@ import type {
 export interface SessionManagerOptions {
   readonly clusters: ClusterSource;
   readonly renderer: JobRenderer;
-  /** Default `${XDG_STATE_HOME:-~/.local/state}/hpc-jupyter/sessions`; secrets in `secrets/`. */
+  /**
+   * Default `${XDG_STATE_HOME:-~/.local/state}/hpc-jupyter/sessions`; secrets in `secrets/`, the
+   * files of attached engines in `attach/`.
+   */
   readonly stateDir?: string;
   readonly intervals?: Partial<PollIntervals>;
   /** For jitter; tests make it predictable. */
@@ -50,6 +55,8 @@ export class SessionManager implements SessionService {
   readonly store: SessionStore;
   private readonly clusters: ClusterSource;
   private readonly secrets: SessionSecrets;
+  /** Where `attach()` copies engines' client files: one 0700 directory per session. */
+  private readonly attachDir: string;
   private readonly tunnels = new SessionTunnels();
   /** What starting, polling and discovery see of this manager. */
   private readonly host: SessionHost;
@@ -69,6 +76,7 @@ export class SessionManager implements SessionService {
     const dir = options.stateDir ?? defaultSessionsDir();
     this.store = new SessionStore(dir);
     this.secrets = new SessionSecrets(path.join(dir, 'secrets'));
+    this.attachDir = path.join(dir, 'attach');
     this.onProblem = options.onProblem ?? (() => undefined);
     this.clock = options.now ?? (() => new Date());
     this.host = {
@@ -193,7 +201,11 @@ export class SessionManager implements SessionService {
     const { stopRequested, recheck, recovering } = this.host;
     for (const set of [stopRequested, recheck, recovering]) set.delete(id);
     await this.tunnels.closeSession(id);
-    await Promise.all([this.store.delete(id), this.secrets.remove(id)]);
+    await Promise.all([
+      this.store.delete(id),
+      this.secrets.remove(id),
+      removeAttachment(this.attachDir, id),
+    ]);
     this.emit({ type: 'session-removed', id });
   }
 
@@ -244,6 +256,22 @@ export class SessionManager implements SessionService {
     return this.tunnels.access(record, transport, endpoint, options.signal);
   }
 
+  async attach(
+    id: string,
+    options: { readonly signal?: AbortSignal } = {},
+  ): Promise<EngineAttachment> {
+    this.checkOpen();
+    const record = this.require(id);
+    const { transport } = this.clusters.get(record.cluster);
+    return attachEngine({
+      record,
+      transport,
+      access: (endpoint) => this.tunnels.access(record, transport, endpoint, options.signal),
+      root: this.attachDir,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+  }
+
   async secret(id: string): Promise<string | undefined> {
     this.require(id);
     return this.secrets.read(id);
@@ -276,6 +304,13 @@ export class SessionManager implements SessionService {
     if (previous !== undefined && !changed(previous, record)) return previous;
     const next = { ...record, updatedAt: this.clock().toISOString() };
     this.sessions.set(next.id, next);
+    if (isFinal(next.state) && (previous === undefined || !isFinal(previous.state))) {
+      // Nothing is left to reach: close its tunnels and drop the engine files copied for clients.
+      void this.tunnels.closeSession(next.id);
+      removeAttachment(this.attachDir, next.id).catch((error: unknown) => {
+        this.problem(error);
+      });
+    }
     // Announced once on disk (writes of a session land in order, so events keep that order):
     // no client acts on a state that a crash could take back.
     try {

@@ -117,6 +117,41 @@ export interface SessionAccess {
   readonly endpoint: SessionEndpoint;
 }
 
+/**
+ * What a client on this machine needs to use an engine session (Dask, ipyparallel) from outside
+ * its job: loopback addresses forwarded through the cluster's SSH connection, and the engine's
+ * secret files copied into a private local directory (0700, files 0600). No secret is in the
+ * answer itself, only file names.
+ */
+export interface EngineAttachment {
+  readonly id: string;
+  /** The engine: "dask" or "ipyparallel". */
+  readonly kind: string;
+  /** This session's private local directory holding the files below. */
+  readonly directory: string;
+  readonly dask?: DaskAttachment;
+  readonly ipyparallel?: IpyparallelAttachment;
+}
+
+export interface DaskAttachment {
+  /** The scheduler through its forward, e.g. tls://127.0.0.1:40123. */
+  readonly address: string;
+  /**
+   * The name the scheduler's certificate carries (its node's address) for clients that check
+   * it; absent for jobs whose certificate names nothing (then only the per-job CA is checked).
+   */
+  readonly serverHostname?: string;
+  /** The per-job CA, and the certificate and key a client presents (PEM files, 0600). */
+  readonly tls: { readonly caFile: string; readonly certFile: string; readonly keyFile: string };
+  /** The dashboard through its forward, when the job has one. */
+  readonly dashboardUrl?: string;
+}
+
+export interface IpyparallelAttachment {
+  /** A client connection file (with the key, 0600) whose ports are the local forwards. */
+  readonly connectionFile: string;
+}
+
 export interface WaitOptions {
   readonly signal?: AbortSignal;
   /** Milliseconds; absent waits until the signal fires. */
@@ -163,6 +198,11 @@ export interface SessionService {
     endpoint?: string,
     options?: { readonly signal?: AbortSignal },
   ): Promise<SessionAccess>;
+  /**
+   * Forwards every port a client of the session's engine connects to and copies the engine's
+   * client files (TLS files, ipyparallel's client file) into a private local directory.
+   */
+  attach(id: string, options?: { readonly signal?: AbortSignal }): Promise<EngineAttachment>;
   /** The session's secret for clients on this machine: the Jupyter token or the kernel key. */
   secret(id: string): Promise<string | undefined>;
   onEvent(listener: (event: AgentEvent) => void): () => void;
