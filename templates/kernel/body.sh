@@ -29,10 +29,21 @@ with os.fdopen(fd, "w") as f:
 os.replace(tmp, kernel_file)' "$key_file" "$kernel_file" "$address" ||
   hpcj_die "cannot write $kernel_file"
 
+# In a job that also runs an engine (HPCJ_ENGINE, e.g. spark-kernel), the kernel runs the
+# engine's start-up code as it starts: `spark` and `sc`, `client` or `rc` in the notebook
+# (templates/python/hpc_jupyter/startup.py). It runs again after every restart.
+kernel_args=()
+engine_field=()
+if [ -n "${HPCJ_ENGINE:-}" ]; then
+  kernel_args+=('--IPKernelApp.exec_lines=from hpc_jupyter.startup import *')
+  engine_field+=(engine="$HPCJ_ENGINE")
+fi
+
 # Starts ipykernel in the background with $kernel_file: the first time with ports 0, after a
 # restart with the ports it wrote back then.
 start_kernel() {
-  (cd -- "$work_dir" && exec "$HPCJ_PYTHON" -m ipykernel_launcher -f "$kernel_file") &
+  (cd -- "$work_dir" && exec "$HPCJ_PYTHON" -m ipykernel_launcher -f "$kernel_file" \
+    "${kernel_args[@]}") &
   kernel_pid=$!
   kernel_started=$SECONDS
 }
@@ -41,7 +52,7 @@ publish_kernel() {
   hpcj_write_connection "$(hpcj_json kind=kernel ip="$address" transport=tcp \
     signature_scheme=hmac-sha256 shell_port:="$shell_port" iopub_port:="$iopub_port" \
     stdin_port:="$stdin_port" control_port:="$control_port" hb_port:="$hb_port" \
-    pid:="$kernel_pid" restarts:="$restarts" node="$(hpcj_node_name)")"
+    pid:="$kernel_pid" restarts:="$restarts" node="$(hpcj_node_name)" "${engine_field[@]}")"
 }
 
 hpcj_log "starting the kernel on $address"

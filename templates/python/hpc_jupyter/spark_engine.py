@@ -71,8 +71,9 @@ def node_address():
     return socket.gethostname()
 
 
-def connect(session_dir=None, app_name="hpc-jupyter"):
-    """A SparkSession on the job's master, authenticated and encrypted with the job's secret."""
+def connect(session_dir=None, app_name="hpc-jupyter", executor_timeout=60):
+    """A SparkSession on the job's master, authenticated and encrypted with the job's secret,
+    returned once every worker runs an executor for it (or after ``executor_timeout`` s)."""
     directory = _session_dir(session_dir)
     conf_file = os.path.join(directory, CONF_FILE)
     if not os.path.exists(conf_file):
@@ -81,12 +82,52 @@ def connect(session_dir=None, app_name="hpc-jupyter"):
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    return (
+    spark = (
         SparkSession.builder.appName(app_name)
         .config("spark.driver.host", node_address())
         .config("spark.driver.bindAddress", node_address())
         .getOrCreate()
     )
+    wait_for_executors(spark.sparkContext, _expected_executors(directory), executor_timeout)
+    return spark
+
+
+def _expected_executors(directory):
+    """One executor per registered worker (each gives the application all its cores). The
+    workers are in connection.json, or in engine.json in a kernel's job that also runs Spark
+    (spark-kernel), whose connection.json is the kernel's."""
+    for name in ("engine.json", "connection.json"):
+        try:
+            with open(os.path.join(directory, name)) as f:
+                info = json.load(f)
+        except (OSError, ValueError):
+            continue
+        try:
+            return int(info.get("workers") or 0)
+        except (AttributeError, ValueError, TypeError):
+            return 0
+    return 0
+
+
+def executor_count(sc):
+    """Executors registered with the driver (the driver's own block manager left out)."""
+    return max(0, sc._jsc.sc().getExecutorMemoryStatus().size() - 1)
+
+
+def wait_for_executors(sc, expected, timeout):
+    """Waits until ``expected`` executors have registered, or ``timeout`` seconds.
+
+    The master launches them only once the application has registered, and until they have, the
+    first job waits for them and ``sc.defaultParallelism`` counts no cores. Returns the count.
+    """
+    deadline = time.monotonic() + timeout
+    count = executor_count(sc)
+    while count < expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+        count = executor_count(sc)
+    if count < expected:
+        _log("%d/%d Spark executors registered after %g s; going on" % (count, expected, timeout))
+    return count
 
 
 def _log(message):
@@ -125,7 +166,7 @@ def wait_for_workers(session_dir, expected, timeout, master_ui, nodes):
             return count
         if time.monotonic() >= deadline:
             break
-        time.sleep(0.5)
+        time.sleep(0.2)
     hosts = {w.get("host") for w in workers}
     missing = [n for n in dict.fromkeys(nodes) if not (_names(n) & hosts)]
     report = [

@@ -1,7 +1,8 @@
 /**
  * `hpc-jupyter kernelspec install|list|remove`: profiles as Jupyter kernels. `install` can also
- * create the profile from flags (`--cluster testlab --template kernel --nodes 4 --name "Slurm
- * 4-node Python"`), written into the user's config file with its comments kept.
+ * create the profile from flags (`--cluster testlab --template spark --nodes 4 --name "Slurm
+ * 4-node Spark"`), written into the user's config file with its comments kept; an engine
+ * template there means the kernel template composed with it (spark -> spark-kernel).
  */
 import { parseArgs } from 'node:util';
 import { agentVersion } from '../agent/agent-main.js';
@@ -20,20 +21,22 @@ import {
   type SpecLocation,
 } from '../kernel/kernelspec.js';
 import { profileFileFor, profileNameFrom, writeProfile } from '../kernel/profile-writer.js';
-import { BUILTIN_TEMPLATES_DIR } from '../templates/index.js';
+import { kernelTemplateFor, kernelTemplateNames } from '../templates/kernel-template.js';
 import { loadTemplates } from '../templates/template-loader.js';
 import type { ParamValue } from '../templates/types.js';
 import { validateParams } from '../templates/validate-params.js';
 import { formatTable } from './context.js';
+import { templatesDir } from './templates-dir.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 
 export const KERNELSPEC_HELP = `  hpc-jupyter kernelspec install PROFILE [--user | --sys-prefix | --prefix DIR] [--json]
       Install the profile as a Jupyter kernel ("hpcj-PROFILE"): pick it in JupyterLab or VS
       Code and the notebook's code runs in a batch job. Default --user.
-  hpc-jupyter kernelspec install [PROFILE] --cluster CLUSTER [--template kernel] [--nodes N]
+  hpc-jupyter kernelspec install [PROFILE] --cluster CLUSTER [--template kernel|spark] [--nodes N]
                     [--hours H] [--partition P] [--account A] [--qos Q] [--param NAME=VALUE]...
                     --name "DISPLAY NAME" [--user | --sys-prefix | --prefix DIR]
-      Create (or replace) the profile in your config file first, then install it.
+      Create (or replace) the profile in your config file first, then install it. An engine
+      template (spark) means the kernel whose job also runs it (spark-kernel: \`spark\`, \`sc\`).
   hpc-jupyter kernelspec list [--json]
                                      The hpc-jupyter kernels Jupyter can find.
   hpc-jupyter kernelspec remove NAME [--user | --sys-prefix | --prefix DIR]
@@ -194,22 +197,20 @@ async function createProfile(
     });
   }
   const templateName = typeof values['template'] === 'string' ? values['template'] : 'kernel';
-  const templates = await loadTemplates(BUILTIN_TEMPLATES_DIR);
-  const template = templates.get(templateName);
-  if (template === undefined) {
+  const templates = await loadTemplates(templatesDir(env));
+  const named = templates.get(templateName);
+  if (named === undefined) {
     throw new InvalidInputError(`No template named "${templateName}".`, {
       hint: `Templates: ${[...templates.keys()].join(', ')}.`,
     });
   }
-  if (template.kind !== 'kernel') {
+  // `--template spark` is the kernel whose job also runs Spark (spark-kernel): the profile names
+  // what runs.
+  const template = kernelTemplateFor(templates, templateName);
+  if (template === undefined) {
     throw new InvalidInputError(
-      `The template "${templateName}" starts a ${template.kind}, not a kernel.`,
-      {
-        hint: `Kernel templates: ${[...templates.values()]
-          .filter((t) => t.kind === 'kernel')
-          .map((t) => t.name)
-          .join(', ')}.`,
-      },
+      `The template "${templateName}" starts ${named.kind === 'engine' ? 'an' : 'a'} ${named.kind}, not a kernel.`,
+      { hint: `Kernel templates: ${kernelTemplateNames(templates).join(', ')}.` },
     );
   }
   const given: Record<string, string> = {};
@@ -237,7 +238,7 @@ async function createProfile(
     name: name ?? profileNameFrom(displayName),
     displayName,
     cluster,
-    template: templateName,
+    template: template.name,
     ...(Object.keys(params).length === 0 ? {} : { params }),
   };
   const file = await profileFileFor(env);

@@ -179,4 +179,33 @@ describe('hpc-jupyter kernelspec', () => {
     await kernelspecCommand(['remove', 'hpcj-slurm-4-node-python', '--prefix', prefix], removed);
     expect(removed.text()).toContain('Removed');
   });
+  it('--template spark makes a profile of the kernel that also runs Spark (spark-kernel)', async () => {
+    const config = path.join(dir, 'clusters.yaml');
+    writeFileSync(config, 'clusters:\n  lab: { scheduler: local }\n');
+    const env = { HPC_JUPYTER_CONFIG: config, HOME: dir };
+    const prefix = path.join(dir, 'prefix');
+    const args = ['install', '--cluster', 'lab', '--nodes', '4', '--prefix', prefix, '--json'];
+    const out = io(env);
+    expect(
+      await kernelspecCommand(
+        [...args, '--template', 'spark', '--name', 'Slurm 4-node Spark'],
+        out,
+      ),
+    ).toBe(0);
+    expect(readFileSync(config, 'utf8')).toMatch(
+      /slurm-4-node-spark:\n {4}displayName: Slurm 4-node Spark\n {4}cluster: lab\n {4}template: spark-kernel\n {4}params:\n {6}nodes: 4\n/,
+    );
+    const spec = JSON.parse(
+      readFileSync(
+        path.join(prefix, 'share/jupyter/kernels/hpcj-slurm-4-node-spark/kernel.json'),
+        'utf8',
+      ),
+    ) as { display_name: string; metadata: { hpc_jupyter: { template: string } } };
+    expect(spec.display_name).toBe('Slurm 4-node Spark');
+    expect(spec.metadata.hpc_jupyter.template).toBe('spark-kernel');
+    // An engine with no kernel made from it is still refused.
+    await expect(
+      kernelspecCommand([...args, '--template', 'dask', '--name', 'x'], io(env)),
+    ).rejects.toThrow(/starts an engine, not a kernel/);
+  });
 });

@@ -7,11 +7,14 @@
 import { AgentClient, type LeaseHandle } from '../agent/agent-client.js';
 import { connectAgent } from '../agent/connect-agent.js';
 import { agentRuntimeDir } from '../agent/socket-path.js';
+import { templatesDir } from '../cli/templates-dir.js';
 import { loadConfig } from '../config/load.js';
 import type { Environment } from '../config/paths.js';
 import type { LoadedCluster, LoadedProfile } from '../config/types.js';
 import { AgentError, HpcError } from '../errors.js';
 import { isFinal } from '../schedulers/types.js';
+import { kernelTemplateFor, kernelTemplateNames } from '../templates/kernel-template.js';
+import { loadTemplates } from '../templates/template-loader.js';
 import type { AgentStreamEvent } from '../agent/api-types.js';
 import type { PromptEvent, SessionRecord, SessionSpec } from '../sessions/types.js';
 import { CHANNELS, type Channel } from './connection-info.js';
@@ -29,6 +32,8 @@ export const ENDPOINT_OF: Readonly<Record<Channel, string>> = {
 export interface ResolvedProfile {
   readonly profile: LoadedProfile;
   readonly cluster: LoadedCluster;
+  /** The kernel template the job runs: the profile's, or for an engine (`spark`) its kernel. */
+  readonly template: string;
 }
 
 export async function resolveProfile(name: string, env: Environment): Promise<ResolvedProfile> {
@@ -51,14 +56,33 @@ export async function resolveProfile(name: string, env: Environment): Promise<Re
       `The profile "${name}" names the cluster "${profile.cluster}", which is not configured.`,
     );
   }
-  return { profile, cluster };
+  return { profile, cluster, template: await kernelTemplateOf(profile, env) };
+}
+
+/**
+ * The profile's template when it starts a kernel; for an engine (`template: spark`, as written
+ * by hand), the kernel template composed with it (`spark-kernel`). Only then are the templates
+ * read: the plain kernel needs no look.
+ */
+async function kernelTemplateOf(profile: LoadedProfile, env: Environment): Promise<string> {
+  if (profile.template === 'kernel') return profile.template;
+  const templates = await loadTemplates(templatesDir(env));
+  const template = kernelTemplateFor(templates, profile.template);
+  if (template !== undefined) return template.name;
+  const named = templates.get(profile.template);
+  throw new HpcError(
+    named === undefined
+      ? `The profile "${profile.name}" names the template "${profile.template}", which does not exist.`
+      : `The profile "${profile.name}" names the template "${profile.template}", which starts a ${named.kind}, not a kernel.`,
+    { hint: `Kernel templates: ${kernelTemplateNames(templates).join(', ')}.` },
+  );
 }
 
 export function specFor(resolved: ResolvedProfile, kernelKey: string): SessionSpec {
   const { profile } = resolved;
   return {
     cluster: profile.cluster,
-    template: profile.template,
+    template: resolved.template,
     params: { ...(profile.params ?? {}) },
     profile: profile.name,
     kernelKey,

@@ -21,3 +21,4 @@ export { paramEnvName, renderEnvFile } from './env-file.js';
 export { MANIFEST_SCHEMA, PARAMETER_DEFINITION_SCHEMA } from './manifest-schema.js';
 export type * from './types.js';
 export { TEMPLATE_KINDS } from './types.js';
+export { kernelTemplateFor, kernelTemplateNames } from './kernel-template.js';

@@ -71,7 +71,9 @@ const resourceSource = {
 export const MANIFEST_SCHEMA = {
   $comment: 'hpc-jupyter job template manifest',
   type: 'object',
-  required: ['name', 'title', 'description', 'kind', 'parameters'],
+  required: ['name', 'title', 'description', 'kind'],
+  // `parameters` is required unless `compose` is given (checked by the loader): a template made
+  // of others takes their parameters and resources.
   properties: {
     name: {
       type: 'string',
@@ -82,6 +84,18 @@ export const MANIFEST_SCHEMA = {
     title: { type: 'string', minLength: 1, maxLength: 80 },
     description: { type: 'string', minLength: 1 },
     kind: { type: 'string', enum: TEMPLATE_KINDS },
+    // [engine, front end]: e.g. [spark, kernel], a kernel whose job also runs a Spark cluster.
+    compose: {
+      type: 'array',
+      minItems: 2,
+      maxItems: 2,
+      uniqueItems: true,
+      items: {
+        type: 'string',
+        pattern: '^[a-z][a-z0-9-]*$',
+        patternErrorMessage: 'the name of a template in the same directory',
+      },
+    },
     parameters: {
       type: 'object',
       required: ['type', 'properties'],

@@ -65,7 +65,7 @@ function compareRecorded(file: string, actual: string): void {
   );
 }
 
-describe.each(['jupyter', 'kernel'])('renderJob(%s)', (name) => {
+describe.each(['jupyter', 'kernel', 'spark-kernel'])('renderJob(%s)', (name) => {
   it('matches the recorded sbatch script, resources and env file', () => {
     const t = template(name);
     const job = renderJob(t, validateParams(t, values, site), context);
@@ -120,7 +120,8 @@ describe.each(['jupyter', 'kernel'])('renderJob(%s)', (name) => {
     const t = template(name);
     const { script } = renderJob(t, validateParams(t, {}), context);
     expect(script.startsWith('#!/bin/bash -l\n')).toBe(true);
-    const order = ['hpcj_log() {', '\nhpcj_session_start\n', 'module load python/3.11', t.body];
+    const bodies = t.compose?.bodies.map((b) => b.body) ?? [t.body];
+    const order = ['hpcj_log() {', '\nhpcj_session_start\n', 'module load python/3.11', ...bodies];
     const positions = order.map((s) => script.indexOf(s));
     expect(positions.every((p) => p > 0)).toBe(true);
     expect([...positions].sort((x, y) => x - y)).toEqual(positions);
@@ -131,6 +132,28 @@ describe.each(['jupyter', 'kernel'])('renderJob(%s)', (name) => {
       encoding: 'utf8',
     });
     if (shellcheck.error === undefined) expect(shellcheck.stdout).toBe('');
+  });
+});
+
+describe('a composed template (spark-kernel: compose [spark, kernel])', () => {
+  it("runs the engine's body, then the kernel's, and names the engine in the env file", () => {
+    const t = template('spark-kernel');
+    expect(t.kind).toBe('kernel');
+    const job = renderJob(t, validateParams(t, { workersPerNode: 2 }), context);
+    const spark = job.script.indexOf('# ---- body (templates/spark/body.sh, part of spark-kernel)');
+    const kernel = job.script.indexOf(
+      '# ---- body (templates/kernel/body.sh, part of spark-kernel)',
+    );
+    expect(spark).toBeGreaterThan(job.script.indexOf('\nhpcj_session_start\n'));
+    expect(kernel).toBeGreaterThan(spark);
+    expect(job.script.indexOf(template('spark').body)).toBeGreaterThan(spark);
+    expect(job.script.indexOf(template('kernel').body)).toBeGreaterThan(kernel);
+    expect(job.envFile).toContain('export HPCJ_TEMPLATE=spark-kernel\n');
+    expect(job.envFile).toContain('export HPCJ_ENGINE=spark\n');
+    // Parameters of both: the engine's own, and the kernel's.
+    expect(job.envFile).toContain('export HPCJ_PARAM_WORKERS_PER_NODE=2\n');
+    expect(job.envFile).toContain("export HPCJ_PARAM_WORKING_DIRECTORY=''\n");
+    expect(renderJob(template('kernel'), {}, context).envFile).not.toContain('HPCJ_ENGINE');
   });
 });
 

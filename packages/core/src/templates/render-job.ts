@@ -51,6 +51,8 @@ export function renderJob(
     ['HPCJ_SESSION_ID', context.sessionId],
     ['HPCJ_SESSION_DIR', sessionDir],
     ['HPCJ_TEMPLATE', template.name],
+    // A composed job's engine: its body returns once ready, the front end's start-up uses it.
+    ...(template.compose === undefined ? [] : [['HPCJ_ENGINE', template.compose.engine] as const]),
     ['HPCJ_PYTHON', context.python ?? 'python3'],
     ['HPCJ_NODE_COUNT', resources.nodes ?? 1],
     ['HPCJ_TASKS_PER_NODE', resources.tasksPerNode ?? 1],
@@ -81,7 +83,11 @@ export function renderScript(template: Template, prologue: string | undefined): 
     section('runtime (templates/runtime/runtime.sh)', template.runtime),
     section('session', 'hpcj_session_start'),
     section('prologue (cluster configuration)', hasPrologue ? prologue : '# (none)'),
-    section(`body (templates/${template.name}/body.sh)`, template.body),
+    ...(template.compose === undefined
+      ? [section(`body (templates/${template.name}/body.sh)`, template.body)]
+      : template.compose.bodies.map((b) =>
+          section(`body (templates/${b.template}/body.sh, part of ${template.name})`, b.body),
+        )),
   ].join('\n');
 }
 

@@ -15,6 +15,7 @@ describe('loadTemplates on the built-in templates', () => {
       'jupyter',
       'kernel',
       'spark',
+      'spark-kernel',
     ]);
     const jupyter = templates.get('jupyter');
     expect(jupyter?.kind).toBe('server');
@@ -30,6 +31,30 @@ describe('loadTemplates on the built-in templates', () => {
     expect(jupyter?.resources.tasksPerNode).toEqual({ value: 1 });
     expect(jupyter?.runtime).toContain('hpcj_write_connection()');
     expect(jupyter?.body).toContain('JUPYTER_TOKEN_FILE');
+  });
+
+  it('makes spark-kernel from spark and kernel (compose)', async () => {
+    const templates = await loadTemplates(BUILTIN_TEMPLATES_DIR);
+    const composed = templates.get('spark-kernel');
+    const spark = templates.get('spark');
+    const kernel = templates.get('kernel');
+    if (composed === undefined || spark === undefined || kernel === undefined) {
+      throw new Error('a built-in template is missing');
+    }
+    expect(composed.kind).toBe('kernel');
+    expect(composed.compose?.engine).toBe('spark');
+    expect(composed.compose?.frontEnd).toBe('kernel');
+    expect(composed.compose?.bodies).toEqual([
+      { template: 'spark', body: spark.body },
+      { template: 'kernel', body: kernel.body },
+    ]);
+    const props = composed.parameters.properties;
+    // The engine's definition of a shared name wins; each part brings its own parameters.
+    expect(props['nodes']).toEqual(spark.parameters.properties['nodes']);
+    expect(props['workersPerNode']).toEqual(spark.parameters.properties['workersPerNode']);
+    expect(props['workingDirectory']).toEqual(kernel.parameters.properties['workingDirectory']);
+    expect(props['gpusPerNode']).toEqual(kernel.parameters.properties['gpusPerNode']);
+    expect(composed.resources).toEqual({ ...kernel.resources, ...spark.resources });
   });
 
   it('honours an aborted signal', async () => {
@@ -145,6 +170,46 @@ describe('loadTemplates on bad manifests', () => {
     error = await loadError(good.replace('name: demo', 'name: other'));
     expect(error.keyPath).toBe('name');
     expect(error.message).toMatch(/must be the name of its directory, 'demo'/);
+  });
+
+  it('reports what is wrong with a composed template', async () => {
+    const engine = good.replace('name: demo', 'name: eng').replace('kind: server', 'kind: engine');
+    await mkdir(path.join(dir, 'eng'));
+    await writeFile(path.join(dir, 'eng', 'manifest.yaml'), engine);
+    await writeFile(path.join(dir, 'eng', 'body.sh'), 'echo engine\n');
+    await mkdir(path.join(dir, 'web'));
+    await writeFile(
+      path.join(dir, 'web', 'manifest.yaml'),
+      good.replace('name: demo', 'name: web'),
+    );
+    await writeFile(path.join(dir, 'web', 'body.sh'), 'echo web\n');
+    await rm(path.join(dir, 'demo', 'body.sh'));
+    const composed = (parts: string, kind = 'server'): string =>
+      `name: demo\ntitle: Demo\ndescription: Both.\nkind: ${kind}\ncompose: ${parts}\n`;
+
+    await writeFile(path.join(dir, 'demo', 'manifest.yaml'), composed('[eng, web]'));
+    const demo = (await loadTemplates(dir)).get('demo');
+    expect(demo?.body).toBe('echo engine\n\necho web\n');
+    expect(Object.keys(demo?.parameters.properties ?? {})).toEqual(['nodes', 'workers']);
+
+    let error = await loadError(composed('[eng, nope]'));
+    expect(error.keyPath).toBe('compose.1');
+    expect(error.line).toBe(5);
+    expect(error.message).toMatch(/no template 'nope' to compose/);
+    error = await loadError(composed('[web, eng]'));
+    expect(error.message).toMatch(/'web' must be an engine template \(its kind is server\)/);
+    error = await loadError(composed('[eng, web]', 'kernel'));
+    expect(error.message).toMatch(/'web' starts a server, but this template's kind is kernel/);
+    error = await loadError(composed('[eng]'));
+    expect(error.keyPath).toBe('compose');
+    error = await loadError(
+      `${composed('[eng, web]')}parameters: { type: object, properties: {} }\n`,
+    );
+    expect(error.keyPath).toBe('parameters');
+    expect(error.message).toMatch(/takes its parameters from eng and web/);
+    await writeFile(path.join(dir, 'demo', 'body.sh'), 'echo mine\n');
+    error = await loadError(composed('[eng, web]'));
+    expect(error.message).toMatch(/runs the bodies of eng and web; remove .*body\.sh/);
   });
 
   it('reports YAML syntax errors with their line', async () => {

@@ -94,12 +94,27 @@ export interface Template {
   readonly kind: TemplateKind;
   readonly parameters: ParameterSchema;
   readonly resources: ResourceMapping;
-  /** The template's shell body (body.sh). */
+  /** The template's shell body (body.sh); of a composed template, its parts' bodies in order. */
   readonly body: string;
+  /**
+   * A template made of others (manifest `compose`): an engine and the front end that uses it, in
+   * one job. Its parameters and resources are theirs (the first one's definition of a name wins);
+   * the engine's body runs first and returns once the engine is ready, then the front end's.
+   */
+  readonly compose?: ComposedParts;
   /** The shared shell runtime (runtime/runtime.sh), inlined before the body. */
   readonly runtime: string;
   /** The manifest file it was loaded from, for messages. */
   readonly source: string;
+}
+
+export interface ComposedParts {
+  /** The engine template's name (`spark`): the job gets it as HPCJ_ENGINE. */
+  readonly engine: string;
+  /** The front end's template name (`kernel`). */
+  readonly frontEnd: string;
+  /** The bodies of the two, engine first. */
+  readonly bodies: readonly { readonly template: string; readonly body: string }[];
 }
 
 /** What a job needs to know besides its parameters. */
