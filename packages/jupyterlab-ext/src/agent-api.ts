@@ -7,8 +7,11 @@
 import type {
   AccessResponse,
   ApiErrorBody,
+  AttachResponse,
   ClustersResponse,
+  KernelspecInstallResponse,
   LogsResponse,
+  ParamValue,
   PromptReply,
   SessionRecord,
   SessionSpec,
@@ -94,6 +97,33 @@ export class AgentApi {
 
   access(id: string): Promise<AccessResponse> {
     return this.call('POST', `v1/sessions/${enc(id)}/access`);
+  }
+
+  /**
+   * Readies a client on this machine for the session's Dask or ipyparallel cluster (forwards,
+   * client files); the code inserted into a notebook asks the same through hpc_jupyter.client.
+   */
+  attach(id: string): Promise<AttachResponse> {
+    return this.call('POST', `v1/sessions/${enc(id)}/attach`);
+  }
+
+  /**
+   * Where one of a session's web UIs is, through the agent's endpoint proxy (same origin as
+   * JupyterLab, behind its authentication); `path` is from the UI's root, e.g. "/status".
+   */
+  endpointUrl(id: string, endpoint: string, path = '/'): string {
+    const rest = path.startsWith('/') ? path : `/${path}`;
+    return `${this.agentUrl}endpoints/${enc(id)}/${enc(endpoint)}${rest}`;
+  }
+
+  /** Saves a kernel template + cluster + parameters as a profile and installs its kernelspec. */
+  installKernel(request: {
+    readonly displayName: string;
+    readonly cluster: string;
+    readonly template: string;
+    readonly params: Readonly<Record<string, ParamValue>>;
+  }): Promise<KernelspecInstallResponse> {
+    return this.call('POST', 'v1/kernelspecs', request);
   }
 
   async answerPrompt(id: string, reply: PromptReply): Promise<void> {

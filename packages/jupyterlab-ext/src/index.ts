@@ -9,11 +9,14 @@ import { Dialog, ICommandPalette, Notification, showDialog } from '@jupyterlab/a
 import { ServerConnection } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { AgentApi } from './agent-api.js';
+import { dashboardPanel, dashboardPanelId } from './dashboard-panel.js';
 import { EventConnection } from './event-connection.js';
 import { HpcModel } from './hpc-model.js';
 import { hpcIcon } from './icon.js';
 import { logsPanel } from './logs-panel.js';
 import { watchPrompts } from './prompt-dialogs.js';
+import { insertIntoNotebook, isNotebookPanel } from './notebook-insert.js';
+import { clientCode, dashboards } from './session-format.js';
 import { HpcSidebar } from './sidebar.js';
 import {
   CommandIds,
@@ -56,8 +59,20 @@ const plugin: JupyterFrontEndPlugin<IHpcJupyter> = {
       api,
       notify,
       defaultCluster: () => settings.defaultCluster,
+      installKernel: async ({ template, cluster, params, displayName }) => {
+        const installed = await api.installKernel({ displayName, cluster, template, params });
+        // The Launcher and the kernel picker follow the kernelspec manager: no page reload.
+        await app.serviceManager.kernelspecs.refreshSpecs();
+        Notification.success(
+          `Installed the kernel "${installed.displayName}" (${installed.kernelspec}).`,
+          { autoClose: 5000 },
+        );
+      },
       actions: {
         open: (id) => void app.commands.execute(CommandIds.openSession, { id }),
+        dashboard: (id, endpoint) =>
+          void app.commands.execute(CommandIds.openDashboard, { id, endpoint }),
+        insertClient: (id) => void app.commands.execute(CommandIds.insertClient, { id }),
         logs: (id) => void app.commands.execute(CommandIds.showLogs, { id }),
         stop: (id) => void app.commands.execute(CommandIds.stopSession, { id }),
         relaunch: (id) => void app.commands.execute(CommandIds.relaunchSession, { id }),
@@ -142,6 +157,91 @@ const plugin: JupyterFrontEndPlugin<IHpcJupyter> = {
         shell.activateById(panel.id);
       },
     });
+    // Without an id (the palette), the newest ready session the command applies to.
+    const pick = (args: Readonly<Record<string, unknown>>, fits: (id: string) => boolean) => {
+      const id = idArg(args);
+      if (id !== '') return model.session(id);
+      return model.sessions.find((s) => fits(s.id));
+    };
+    const hasDashboard = (id: string): boolean => {
+      const s = model.session(id);
+      return s !== undefined && dashboards(s).length > 0;
+    };
+    const hasClient = (id: string): boolean => {
+      const s = model.session(id);
+      return s !== undefined && clientCode(s) !== undefined;
+    };
+    app.commands.addCommand(CommandIds.openDashboard, {
+      label: (args) =>
+        idArg(args) === ''
+          ? 'HPC: Open the dashboard of the newest session'
+          : 'HPC: Open dashboard',
+      caption: 'The Dask dashboard or Spark UI of a session, in a tab',
+      isEnabled: (args) => pick(args, hasDashboard) !== undefined,
+      execute: (args) => {
+        const s = pick(args, hasDashboard);
+        if (s === undefined) {
+          notify('No session with a dashboard is ready.');
+          return;
+        }
+        const wanted = typeof args['endpoint'] === 'string' ? args['endpoint'] : undefined;
+        const all = dashboards(s);
+        const d = all.find((x) => x.endpoint === wanted) ?? all[0];
+        if (d === undefined) {
+          notify(`${s.title} has no dashboard (yet).`);
+          return;
+        }
+        const panelId = dashboardPanelId(s.id, d.endpoint);
+        for (const widget of shell.widgets('main')) {
+          if (widget.id === panelId) {
+            shell.activateById(panelId);
+            return;
+          }
+        }
+        const panel = dashboardPanel({
+          id: s.id,
+          endpoint: d.endpoint,
+          label: d.label,
+          sessionTitle: s.title,
+          url: api.endpointUrl(s.id, d.endpoint, d.path),
+        });
+        shell.add(panel, 'main', { mode: 'split-right' });
+        shell.activateById(panel.id);
+      },
+    });
+    app.commands.addCommand(CommandIds.insertClient, {
+      label: (args) =>
+        idArg(args) === ''
+          ? 'HPC: Insert a client of the newest cluster into the notebook'
+          : 'HPC: Insert client code into the notebook',
+      caption: 'Code that connects a Dask or ipyparallel client to a session, in a new cell',
+      isEnabled: (args) => pick(args, hasClient) !== undefined,
+      execute: async (args) => {
+        const s = pick(args, hasClient);
+        const code = s === undefined ? undefined : clientCode(s);
+        if (s === undefined || code === undefined) {
+          notify('No Dask or ipyparallel session is ready.');
+          return;
+        }
+        try {
+          // The agent readies the forwards and client files now, so a problem shows here
+          // rather than in the cell; the cell asks again and reuses them.
+          await api.attach(s.id);
+          let target = shell.currentWidget;
+          if (!isNotebookPanel(target)) {
+            target = (await app.commands.execute('notebook:create-new', {})) as typeof target;
+          }
+          if (!isNotebookPanel(target)) {
+            notify('Open a notebook to insert the client code into.');
+            return;
+          }
+          await insertIntoNotebook(target, code);
+          shell.activateById(target.id);
+        } catch (err) {
+          notify(err instanceof Error ? err.message : String(err));
+        }
+      },
+    });
     app.commands.addCommand(CommandIds.stopSession, {
       label: 'HPC: Stop session',
       execute: async (args) => {
@@ -169,7 +269,13 @@ const plugin: JupyterFrontEndPlugin<IHpcJupyter> = {
     });
     if (palette !== null) {
       const category = 'HPC';
-      for (const command of [CommandIds.showSidebar, CommandIds.refresh, CommandIds.launch]) {
+      for (const command of [
+        CommandIds.showSidebar,
+        CommandIds.refresh,
+        CommandIds.launch,
+        CommandIds.openDashboard,
+        CommandIds.insertClient,
+      ]) {
         palette.addItem({ command, category });
       }
     }

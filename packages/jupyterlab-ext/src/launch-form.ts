@@ -20,6 +20,14 @@ export interface LaunchFormOptions {
   readonly values?: Readonly<Record<string, ParamValue>>;
   readonly submit: (params: Readonly<Record<string, ParamValue>>) => Promise<void>;
   readonly cancel: () => void;
+  /**
+   * For kernel templates: saves the values as a profile and kernelspec named `displayName`
+   * (shown as an extra field and an "Install as kernel" button).
+   */
+  readonly installKernel?: (
+    params: Readonly<Record<string, ParamValue>>,
+    displayName: string,
+  ) => Promise<void>;
 }
 
 export class LaunchForm {
@@ -40,14 +48,64 @@ export class LaunchForm {
       { type: 'submit', class: 'jp-Button hpcj-button hpcj-primary' },
       'Launch',
     );
+    const install = options.installKernel;
+    const kernelName =
+      install === undefined
+        ? undefined
+        : h('input', {
+            id: `hpcj-field-${form.name}-kernel-name`,
+            name: 'kernelDisplayName',
+            class: 'hpcj-input',
+            type: 'text',
+            autocomplete: 'off',
+            placeholder: `e.g. ${cluster} ${form.title}`,
+          });
+    const kernelError = h('div', {
+      class: 'hpcj-field-error',
+      id: `hpcj-field-${form.name}-kernel-name-error`,
+      'aria-live': 'polite',
+    });
+    kernelName?.setAttribute('aria-describedby', kernelError.id);
+    kernelName?.addEventListener('input', () => {
+      kernelError.textContent = '';
+      kernelName.removeAttribute('aria-invalid');
+    });
+    const installButton =
+      install !== undefined &&
+      kernelName !== undefined &&
+      button(
+        'Install as kernel',
+        () => {
+          void this.onInstall(install, kernelName, kernelError, installButton || undefined);
+        },
+        {
+          'data-action': 'install-kernel',
+          title: 'Save these values as a profile and a kernel for the Launcher and kernel picker',
+        },
+      );
     this.node = h(
       'form',
       { class: 'hpcj-form', 'data-template': form.name, novalidate: '' },
       h('div', { class: 'hpcj-form-title' }, `${form.title} on ${cluster}`),
       h('div', { class: 'hpcj-line hpcj-muted' }, form.description),
       ...this.fields.map((f) => this.fieldRow(f)),
+      kernelName !== undefined &&
+        h(
+          'div',
+          { class: 'hpcj-field', 'data-field': 'kernelDisplayName' },
+          h(
+            'label',
+            {
+              for: kernelName.id,
+              title: 'What the Launcher and the kernel picker call it, for "Install as kernel"',
+            },
+            'Kernel name',
+          ),
+          kernelName,
+          kernelError,
+        ),
       this.status,
-      h('div', { class: 'hpcj-actions' }, submit, button('Cancel', options.cancel)),
+      h('div', { class: 'hpcj-actions' }, submit, installButton, button('Cancel', options.cancel)),
     );
     this.node.addEventListener('submit', (ev) => {
       ev.preventDefault();
@@ -132,6 +190,37 @@ export class LaunchForm {
       else input?.setAttribute('aria-invalid', 'true');
     }
     return Object.keys(errors).length > 0;
+  }
+
+  private async onInstall(
+    install: NonNullable<LaunchFormOptions['installKernel']>,
+    nameInput: HTMLInputElement,
+    nameError: HTMLElement,
+    trigger: HTMLButtonElement | undefined,
+  ): Promise<void> {
+    const { params, errors } = validate(this.options.form, this.raw);
+    const displayName = nameInput.value.trim();
+    this.status.textContent = '';
+    const fieldErrors = this.showErrors(errors);
+    nameError.textContent = displayName === '' ? 'Give the kernel a name.' : '';
+    if (displayName === '') nameInput.setAttribute('aria-invalid', 'true');
+    if (fieldErrors || displayName === '') {
+      this.status.textContent = 'Fix the marked fields; nothing was installed.';
+      return;
+    }
+    if (trigger !== undefined) trigger.disabled = true;
+    this.status.textContent = 'Installing the kernel…';
+    try {
+      await install(params, displayName);
+      this.status.textContent = `Installed "${displayName}": pick it in the Launcher or the kernel picker.`;
+    } catch (err) {
+      if (err instanceof AgentApiError && Object.keys(err.problems).length > 0) {
+        this.showErrors(err.problems);
+      }
+      this.status.textContent = err instanceof Error ? err.message : String(err);
+    } finally {
+      if (trigger !== undefined) trigger.disabled = false;
+    }
   }
 
   private async onSubmit(submit: HTMLButtonElement): Promise<void> {

@@ -1,10 +1,13 @@
 /** One session as a card: title, state chip, queue/time/node lines and its actions. */
 import type { SessionRecord } from './agent-types.js';
+import { startCellDrag } from './cell-drag.js';
 import { button, h } from './dom.js';
-import { cardActions, cardLines, chipTone } from './session-format.js';
+import { cardActions, cardLines, chipTone, clientCode } from './session-format.js';
 
 export interface SessionActions {
   open(id: string): void;
+  dashboard(id: string, endpoint: string): void;
+  insertClient(id: string): void;
   logs(id: string): void;
   stop(id: string): void;
   relaunch(id: string): void;
@@ -14,7 +17,7 @@ export function sessionCard(s: SessionRecord, now: number, actions: SessionActio
   const lines = cardLines(s, now);
   const can = cardActions(s);
   const where = `${s.template} on ${s.cluster}${s.jobId === undefined ? '' : ` · job ${s.jobId}`}`;
-  return h(
+  const card = h(
     'li',
     { class: 'hpcj-card hpcj-session', 'data-session-id': s.id, 'data-state': s.state },
     h(
@@ -35,6 +38,26 @@ export function sessionCard(s: SessionRecord, now: number, actions: SessionActio
         button('Open', () => {
           actions.open(s.id);
         }),
+      ...can.dashboards.map((d) =>
+        button(
+          d.label,
+          () => {
+            actions.dashboard(s.id, d.endpoint);
+          },
+          { 'data-action': 'dashboard', 'data-endpoint': d.endpoint },
+        ),
+      ),
+      can.insertClient &&
+        button(
+          'Insert client',
+          () => {
+            actions.insertClient(s.id);
+          },
+          {
+            'data-action': 'insert-client',
+            title: 'Insert code that connects a client to this cluster into the active notebook',
+          },
+        ),
       can.logs &&
         button('Logs', () => {
           actions.logs(s.id);
@@ -49,4 +72,11 @@ export function sessionCard(s: SessionRecord, now: number, actions: SessionActio
         }),
     ),
   );
+  const code = clientCode(s);
+  if (code !== undefined) {
+    card.classList.add('hpcj-draggable');
+    card.title = 'Drag onto a notebook to insert the client code';
+    startCellDrag(card, code);
+  }
+  return card;
 }

@@ -35,6 +35,8 @@ describe('session cards', () => {
     expect(lines.nodes).toBe('2 nodes: node1, node2');
     expect(cardActions({ ...s, jobId: '7' })).toEqual({
       open: true,
+      dashboards: [],
+      insertClient: false,
       logs: true,
       stop: true,
       relaunch: false,
@@ -51,7 +53,14 @@ describe('session cards', () => {
     });
     expect(cardLines(s, T0).problem).toBe('NonZeroExitCode');
     expect(cardLines(s, T0).time).toBe('ran 1m 00s');
-    expect(cardActions(s)).toEqual({ open: false, logs: true, stop: false, relaunch: true });
+    expect(cardActions(s)).toEqual({
+      open: false,
+      dashboards: [],
+      insertClient: false,
+      logs: true,
+      stop: false,
+      relaunch: true,
+    });
     expect(chipTone('failed')).toBe('bad');
   });
 });

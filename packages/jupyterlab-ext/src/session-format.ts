@@ -74,6 +74,10 @@ export function cardLines(s: SessionRecord, now: number): CardLines {
 
 export interface CardActions {
   readonly open: boolean;
+  /** The session's web UIs, once it is ready. */
+  readonly dashboards: readonly Dashboard[];
+  /** Whether client code for it can go into a notebook (a ready Dask or ipyparallel session). */
+  readonly insertClient: boolean;
   readonly logs: boolean;
   readonly stop: boolean;
   readonly relaunch: boolean;
@@ -83,8 +87,63 @@ export function cardActions(s: SessionRecord): CardActions {
   const ended = hasEnded(s.state);
   return {
     open: s.state === 'ready' && s.connection?.endpoints.some((e) => e.name === 'jupyter') === true,
+    dashboards: dashboards(s),
+    insertClient: clientCode(s) !== undefined,
     logs: s.jobId !== undefined,
     stop: !ended && s.state !== 'stopping',
     relaunch: ended,
   };
 }
+
+/** A web UI of a session, reached through the agent's endpoint proxy. */
+export interface Dashboard {
+  /** The endpoint's name in connection.json, e.g. "dashboard". */
+  readonly endpoint: string;
+  /** What the button and the panel say, e.g. "Dask dashboard". */
+  readonly label: string;
+  /** Where to open it, from the endpoint's root, e.g. "/status". */
+  readonly path: string;
+}
+
+/** The endpoints that are web UIs, by name, and what to call them. */
+const WEB_UIS: Readonly<Record<string, string>> = {
+  dashboard: 'Dask dashboard',
+  'master-ui': 'Spark master UI',
+  'app-ui': 'Spark application UI',
+};
+
+/** The web UIs of a ready session, in the order its job published them. */
+export function dashboards(s: SessionRecord): Dashboard[] {
+  if (s.state !== 'ready') return [];
+  const out: Dashboard[] = [];
+  for (const e of s.connection?.endpoints ?? []) {
+    const known = WEB_UIS[e.name];
+    if (known === undefined) continue;
+    const label = e.name === 'dashboard' && s.connection?.kind !== 'dask' ? 'Dashboard' : known;
+    out.push({ endpoint: e.name, label, path: e.basePath ?? '/' });
+  }
+  return out;
+}
+
+/**
+ * Python for a notebook on this machine that connects a client to the session's engine through
+ * the agent (hpc_jupyter.client: local forwards, the job's TLS files or client file copied into
+ * a private directory), or undefined when the session has no engine a client can attach to.
+ * The session id is the only value in the code, and it is checked to be an id.
+ */
+export function clientCode(s: SessionRecord): string | undefined {
+  if (s.state !== 'ready' || !/^[A-Za-z0-9_-]{1,64}$/.test(s.id)) return undefined;
+  const kind = s.connection?.kind ?? s.template;
+  if (kind !== 'dask' && kind !== 'ipyparallel') return undefined;
+  const variable = CLIENT_VARIABLES[kind];
+  return [
+    `# ${s.title.replace(/[\r\n]+/g, ' ')}: \`${variable}\` through the hpc-jupyter agent`,
+    `from hpc_jupyter.client import ${kind} as hpc_${kind}`,
+    '',
+    `${variable} = hpc_${kind}("${s.id}")`,
+    variable,
+  ].join('\n');
+}
+
+/** The name a client of each engine has in a notebook, as the kernels in the jobs call it. */
+const CLIENT_VARIABLES = { dask: 'client', ipyparallel: 'rc' } as const;

@@ -17,6 +17,13 @@ export interface SidebarOptions {
   readonly actions: SessionActions;
   readonly defaultCluster: () => string;
   readonly notify: (message: string) => void;
+  /** Saves a kernel template's values as a profile and kernelspec (offered on kernel forms). */
+  readonly installKernel: (request: {
+    readonly template: string;
+    readonly cluster: string;
+    readonly params: Readonly<Record<string, ParamValue>>;
+    readonly displayName: string;
+  }) => Promise<void>;
 }
 
 const TICK_MS = 15_000;
@@ -99,6 +106,12 @@ export class HpcSidebar extends Widget {
         cancel: () => {
           this.formNode.replaceChildren();
         },
+        ...(form.kind === 'kernel'
+          ? {
+              installKernel: (params, displayName) =>
+                this.options.installKernel({ template, cluster: target, params, displayName }),
+            }
+          : {}),
       });
       this.formNode.replaceChildren(launch.node);
       launch.node.querySelector<HTMLElement>('input, select')?.focus();

@@ -21,6 +21,8 @@ export const CommandIds = {
   launch: 'hpc-jupyter:launch',
   openSession: 'hpc-jupyter:open-session',
   showLogs: 'hpc-jupyter:show-logs',
+  openDashboard: 'hpc-jupyter:open-dashboard',
+  insertClient: 'hpc-jupyter:insert-client',
   stopSession: 'hpc-jupyter:stop-session',
   relaunchSession: 'hpc-jupyter:relaunch-session',
 } as const;

@@ -11,6 +11,7 @@ import type { EventStream } from './event-stream.js';
 import type { Route } from './router.js';
 import { agentRoutes } from './routes-agent.js';
 import { clusterRoutes } from './routes-clusters.js';
+import { kernelspecRoutes } from './routes-kernelspecs.js';
 import { leaseRoutes } from './routes-leases.js';
 import { sessionRoutes } from './routes-sessions.js';
 import type { SessionLeases } from './session-leases.js';
@@ -43,6 +44,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
     ...clusterRoutes(deps),
     ...sessionRoutes(deps),
     ...leaseRoutes(deps),
+    ...kernelspecRoutes(deps),
   ];
 }
 

@@ -1,0 +1,492 @@
+/**
+ * The JupyterLab extension with engines, end to end: a real JupyterLab from the venv with the
+ * extension installed by `hpc-jupyter jupyterlab install`, driven in Debian's Chromium with
+ * playwright-core, on the 4-node Slurm test cluster. Dask on 4 nodes from the launch form, its
+ * client inserted into a notebook (button and drag), a pi cell run on the cluster, the Dask
+ * dashboard in a main-area panel through the agent's endpoint proxy, a page reload, stop; then a
+ * kernel installed from the sidebar and started from the Launcher without reloading the page.
+ * Screenshots of every step go to .artifacts/jupyterlab/ (prefixed "engines-").
+ */
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AgentClient } from '../../packages/core/src/agent/agent-client.js';
+import { agentSocketPath } from '../../packages/core/src/agent/socket-path.js';
+import { startJupyter, VENV_BIN, type JupyterProcess } from './jupyter-server.js';
+import { cli, inSqueue, privateAgentEnv, REPO_ROOT, testCluster } from './support.js';
+
+const execFileP = promisify(execFile);
+const ARTIFACTS = join(REPO_ROOT, '.artifacts', 'jupyterlab');
+const TOKEN = `t${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+const KERNEL_NAME = 'Slurm 4-node Spark';
+/** Spark's workers get a node's CPUs each: 4 nodes x 2 CPUs per node (one worker per node). */
+const SPARK_CORES = 4 * 2;
+
+let env: Record<string, string>;
+let configDir: string;
+let lab: JupyterProcess | undefined;
+let labUrl: string;
+let browser: Browser;
+let page: Page;
+let agent: AgentClient;
+let step = 0;
+const timings: Record<string, number> = {};
+
+async function shot(name: string, target: Page = page): Promise<void> {
+  step++;
+  await target.screenshot({
+    path: join(ARTIFACTS, `engines-${String(step).padStart(2, '0')}-${name}.png`),
+  });
+}
+
+const sidebar = () => page.locator('#hpc-jupyter-sidebar');
+const card = (id: string) => sidebar().locator(`.hpcj-session[data-session-id="${id}"]`);
+
+/** Runs a JupyterLab command in the page (the app is exposed by --expose_app_in_browser). */
+async function command(id: string, args: object = {}): Promise<void> {
+  await page.evaluate(
+    async ([cmd, a]) => {
+      const app = (
+        window as unknown as {
+          jupyterapp: { commands: { execute(id: string, args: object): Promise<unknown> } };
+        }
+      ).jupyterapp;
+      await app.commands.execute(cmd, a);
+    },
+    [id, args] as const,
+  );
+}
+
+/** The sources of the cells of the current notebook. */
+function cellSources(): Promise<string[]> {
+  return page.evaluate(() => {
+    const app = (
+      window as unknown as {
+        jupyterapp: {
+          shell: {
+            currentWidget: {
+              content?: { model?: { sharedModel: { cells: { source: string }[] } } };
+            } | null;
+          };
+        };
+      }
+    ).jupyterapp;
+    return (app.shell.currentWidget?.content?.model?.sharedModel.cells ?? []).map((c) => c.source);
+  });
+}
+
+/** Appends a code cell to the current notebook, runs it, and returns its output area. */
+async function runNewCell(code: string): Promise<Locator> {
+  const index = await page.evaluate((source) => {
+    const app = (
+      window as unknown as {
+        jupyterapp: {
+          shell: {
+            currentWidget: {
+              content: {
+                activeCellIndex: number;
+                model: {
+                  sharedModel: {
+                    cells: unknown[];
+                    insertCell(i: number, c: object): void;
+                  };
+                };
+              };
+            };
+          };
+        };
+      }
+    ).jupyterapp;
+    const nb = app.shell.currentWidget.content;
+    const at = nb.model.sharedModel.cells.length;
+    nb.model.sharedModel.insertCell(at, { cell_type: 'code', source, metadata: {} });
+    nb.activeCellIndex = at;
+    return at;
+  }, code);
+  await command('notebook:run-cell');
+  return page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell').nth(index);
+}
+
+async function runActiveCell(): Promise<Locator> {
+  const index = await page.evaluate(() => {
+    const app = (
+      window as unknown as {
+        jupyterapp: { shell: { currentWidget: { content: { activeCellIndex: number } } } };
+      }
+    ).jupyterapp;
+    return app.shell.currentWidget.content.activeCellIndex;
+  });
+  await command('notebook:run-cell');
+  return page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell').nth(index);
+}
+
+async function startLab(labEnv: NodeJS.ProcessEnv): Promise<void> {
+  lab = await startJupyter({
+    app: 'lab',
+    env: labEnv,
+    token: TOKEN,
+    rootDir: mkdtempSync(join(tmpdir(), 'hpcj-lab-root-')),
+  });
+  labUrl = lab.url;
+}
+
+async function stopLab(): Promise<void> {
+  const current = lab;
+  lab = undefined;
+  await current?.stop();
+}
+
+async function openSidebar(): Promise<void> {
+  // JupyterLab's own "news?" toast would cover part of every screenshot.
+  await page
+    .locator('.jp-toast-button', { hasText: 'No' })
+    .click({ timeout: 3000 })
+    .catch(() => undefined);
+  await page.locator('li[data-id="hpc-jupyter-sidebar"]').click();
+  await sidebar().locator('.hpcj-status[data-connection="live"]').waitFor({ timeout: 60_000 });
+  await sidebar().locator('.hpcj-template[data-template="dask"]').waitFor({ timeout: 60_000 });
+}
+
+beforeAll(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const cluster = await testCluster();
+  // A private config directory: the kernel installed from the sidebar writes its profile here
+  // (profiles.yaml), not into the shared test cluster's file.
+  configDir = mkdtempSync(join(tmpdir(), 'hpcj-lab-config-'));
+  copyFileSync(cluster.configFile, join(configDir, 'clusters.yaml'));
+  const prefix = mkdtempSync(join(tmpdir(), 'hpcj-lab-prefix-'));
+  env = {
+    ...privateAgentEnv(configDir),
+    // Kernelspecs installed from the sidebar go to this private Jupyter data directory.
+    JUPYTER_DATA_DIR: join(prefix, 'data'),
+  };
+  await execFileP(
+    process.execPath,
+    [join(REPO_ROOT, 'packages', 'jupyterlab-ext', 'scripts', 'build-labextension.mjs')],
+    { timeout: 180_000 },
+  );
+  const installed = await cli(['jupyterlab', 'install', '--prefix', prefix, '--json'], env);
+  expect(installed.code, installed.stderr).toBe(0);
+  const listed = await cli(['list'], env);
+  expect(listed.code, listed.stderr).toBe(0);
+  agent = new AgentClient(agentSocketPath(env));
+  await startLab({
+    ...process.env,
+    ...env,
+    PATH: `${VENV_BIN}:${process.env.PATH ?? ''}`,
+    JUPYTER_PATH: join(prefix, 'share', 'jupyter'),
+    JUPYTER_CONFIG_PATH: join(prefix, 'etc', 'jupyter'),
+    JUPYTER_RUNTIME_DIR: join(prefix, 'runtime'),
+  });
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+  page = await browser.newPage({ viewport: { width: 1500, height: 950 } });
+  page.setDefaultTimeout(60_000);
+  await page.goto(`${labUrl}lab?token=${TOKEN}`);
+}, 400_000);
+
+afterAll(async () => {
+  await (browser as Browser | undefined)?.close();
+  await stopLab();
+  const left = await (agent as AgentClient | undefined)?.sessions().catch(() => []);
+  for (const s of left ?? []) {
+    if (s.state !== 'completed' && s.state !== 'cancelled' && s.state !== 'failed') {
+      await agent.stopSession(s.id).catch(() => undefined);
+    }
+  }
+  await cli(['agent', 'stop'], env);
+  console.log(`jupyterlab-engines timings (s): ${JSON.stringify(timings)}`);
+});
+
+describe('engines from the HPC sidebar in a real JupyterLab on the Slurm test cluster', () => {
+  let sessionId = '';
+  let jobId = '';
+
+  it('shows an invalid Dask form value inline and submits nothing', async () => {
+    await openSidebar();
+    await sidebar().locator('.hpcj-cluster-select').selectOption('testlab');
+    await sidebar().locator('.hpcj-template[data-template="dask"] button').click();
+    const form = sidebar().locator('form.hpcj-form[data-template="dask"]');
+    await form.waitFor();
+    await form.locator('input[name="nodes"]').fill('9');
+    await form.locator('input[name="hours"]').fill('two');
+    await form.locator('button[type="submit"]').click();
+    await expect(
+      form.locator('.hpcj-field[data-field="nodes"] .hpcj-field-error').textContent(),
+    ).resolves.toMatch(/at most 4 on partition debug/);
+    await expect(
+      form.locator('.hpcj-field[data-field="hours"] .hpcj-field-error').textContent(),
+    ).resolves.toMatch(/must be a number/);
+    await expect(form.locator('.hpcj-form-status').textContent()).resolves.toMatch(
+      /nothing was submitted/,
+    );
+    await shot('dask-invalid-form');
+    expect(await agent.sessions()).toHaveLength(0);
+  }, 240_000);
+
+  it('launches Dask on 4 nodes from the form; the card goes queued -> ready', async () => {
+    const started = Date.now();
+    // Every state any session card is drawn in, in order (cards are redrawn on each change).
+    await page.evaluate(() => {
+      const seen: string[] = [];
+      (window as unknown as { hpcjStates: string[] }).hpcjStates = seen;
+      const list = document.querySelector('#hpc-jupyter-sidebar .hpcj-sessions');
+      if (list === null) throw new Error('no session list');
+      new MutationObserver(() => {
+        const state = list.querySelector('.hpcj-session')?.getAttribute('data-state');
+        if (state != null && seen[seen.length - 1] !== state) seen.push(state);
+      }).observe(list, { childList: true, subtree: true, attributes: true });
+    });
+    const form = sidebar().locator('form.hpcj-form[data-template="dask"]');
+    await form.locator('input[name="nodes"]').fill('4');
+    await form.locator('input[name="hours"]').fill('0.5');
+    await form.locator('button[type="submit"]').click();
+    const first = sidebar().locator('.hpcj-session').first();
+    await first.waitFor({ timeout: 60_000 });
+    sessionId = (await first.getAttribute('data-session-id')) ?? '';
+    expect(sessionId).toMatch(/^s[0-9a-f]{12}$/);
+    await shot(`dask-card-${(await first.getAttribute('data-state')) ?? ''}`);
+    await card(sessionId).and(page.locator('[data-state="ready"]')).waitFor({ timeout: 900_000 });
+    timings['daskSubmitToReady'] = (Date.now() - started) / 1000;
+    const states = await page.evaluate(
+      () => (window as unknown as { hpcjStates: string[] }).hpcjStates,
+    );
+    expect(states).toContain('queued');
+    expect(states.indexOf('queued')).toBeLessThan(states.indexOf('ready'));
+    const record = await agent.session(sessionId);
+    jobId = record.jobId ?? '';
+    expect(jobId).not.toBe('');
+    await expect(card(sessionId).locator('.hpcj-nodes').textContent()).resolves.toMatch(
+      /^4 nodes: /,
+    );
+    await expect(
+      card(sessionId).locator('button[data-action="dashboard"]').textContent(),
+    ).resolves.toBe('Dask dashboard');
+    await shot('dask-card-ready');
+  }, 960_000);
+
+  it('inserts the client into a new notebook and runs pi on the cluster', async () => {
+    await command('notebook:create-new', { kernelName: 'python3' });
+    await page.locator('.jp-NotebookPanel .jp-Notebook').first().waitFor();
+    await page
+      .locator(
+        '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status="idle"]',
+      )
+      .waitFor({ timeout: 90_000 })
+      .catch(() => undefined);
+    await card(sessionId).locator('button[data-action="insert-client"]').click();
+    await expect
+      .poll(async () => (await cellSources()).join('\n'), { timeout: 60_000 })
+      .toContain(`client = hpc_dask("${sessionId}")`);
+    await shot('dask-client-inserted');
+    const started = Date.now();
+    const clientCell = await runActiveCell();
+    await expect
+      .poll(() => clientCell.locator('.jp-OutputArea').textContent(), { timeout: 120_000 })
+      .toMatch(/Client-[0-9a-f-]+.*Connection method:\s*Direct/s);
+    await expect(clientCell.locator('.jp-OutputArea').textContent()).resolves.not.toMatch(
+      /Traceback|Error/,
+    );
+    timings['clientConnect'] = (Date.now() - started) / 1000;
+    const piStarted = Date.now();
+    const piCell = await runNewCell(
+      [
+        'import random, socket',
+        'def inside(n):',
+        '    import random, socket',
+        '    return socket.gethostname(), sum(random.random()**2 + random.random()**2 < 1 for _ in range(n))',
+        'N, K = 200_000, 32',
+        'results = client.gather(client.map(inside, [N] * K, pure=False))',
+        'pi = 4 * sum(c for _, c in results) / (N * K)',
+        'nodes = sorted(set(client.run(socket.gethostname).values()))',
+        'print(f"pi={pi:.4f} from {K} tasks on {len(set(h for h, _ in results))} hosts;",',
+        '      f"workers on {len(nodes)} nodes: {\',\'.join(nodes)}")',
+      ].join('\n'),
+    );
+    const output = piCell.locator('.jp-OutputArea');
+    await expect
+      .poll(() => output.textContent(), { timeout: 180_000 })
+      .toMatch(/pi=3\.1\d+ from 32 tasks on [1-4] hosts; workers on 4 nodes: node\d(,node\d){3}/);
+    timings['piCell'] = (Date.now() - piStarted) / 1000;
+    const text = (await output.textContent()) ?? '';
+    const pi = Number(/pi=(\d\.\d+)/.exec(text)?.[1]);
+    expect(Math.abs(pi - Math.PI)).toBeLessThan(0.02);
+    await shot('dask-pi-result');
+  }, 480_000);
+
+  it('drags the session card onto the notebook: a client cell is dropped there', async () => {
+    const before = (await cellSources()).filter((s) => s.includes('hpc_dask(')).length;
+    const source = card(sessionId).locator('.hpcj-card-title');
+    const target = page
+      .locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell')
+      .first();
+    const from = await source.boundingBox();
+    const to = await target.boundingBox();
+    if (from === null || to === null) throw new Error('nothing to drag or drop onto');
+    await page.mouse.move(from.x + 10, from.y + from.height / 2);
+    await page.mouse.down();
+    for (let i = 1; i <= 10; i++) {
+      await page.mouse.move(
+        from.x + 10 + ((to.x + 60 - from.x - 10) * i) / 10,
+        from.y + ((to.y + to.height / 2 - from.y) * i) / 10,
+      );
+    }
+    await page.mouse.up();
+    await expect
+      .poll(async () => (await cellSources()).filter((s) => s.includes('hpc_dask(')).length)
+      .toBe(before + 1);
+    await shot('dask-card-dropped');
+  }, 120_000);
+
+  it('opens the Dask dashboard in a main-area panel through the proxy, and it renders', async () => {
+    await card(sessionId).locator('button[data-action="dashboard"]').click();
+    const panel = page.locator(`#hpc-jupyter-dashboard-${sessionId}-dashboard`);
+    await panel.waitFor();
+    const src = (await panel.locator('iframe').getAttribute('src')) ?? '';
+    expect(src).toMatch(new RegExp(`/hpc-jupyter/endpoints/${sessionId}/dashboard/status$`));
+    expect(src).not.toMatch(/token/);
+    const frame = page.frameLocator(`#hpc-jupyter-dashboard-${sessionId}-dashboard iframe`);
+    // Bokeh draws its plots on canvases once its WebSocket (through the proxy too) is up.
+    await frame.locator('canvas').first().waitFor({ state: 'visible', timeout: 120_000 });
+    await expect(frame.locator('a', { hasText: 'Workers' }).count()).resolves.toBeGreaterThan(0);
+    await page.waitForTimeout(1500);
+    await shot('dask-dashboard');
+  }, 240_000);
+
+  it('reloads the page while the cluster runs: still listed, dashboard still opens', async () => {
+    await page.reload();
+    await openSidebar();
+    await card(sessionId).and(page.locator('[data-state="ready"]')).waitFor({ timeout: 60_000 });
+    await card(sessionId).locator('button[data-action="dashboard"]').click();
+    const frame = page.frameLocator(`#hpc-jupyter-dashboard-${sessionId}-dashboard iframe`);
+    await frame.locator('canvas').first().waitFor({ state: 'visible', timeout: 120_000 });
+    await shot('dask-after-reload');
+  }, 240_000);
+
+  it('stops after confirmation; the card ends and the job leaves squeue', async () => {
+    await card(sessionId).getByRole('button', { name: 'Stop' }).click();
+    const dialog = page.locator('.jp-Dialog');
+    await dialog.waitFor();
+    await dialog.locator('button.jp-mod-warn').click();
+    await card(sessionId)
+      .and(page.locator(':is([data-state="cancelled"], [data-state="completed"])'))
+      .waitFor({ timeout: 120_000 });
+    await shot('dask-stopped');
+    const deadline = Date.now() + 120_000;
+    while (await inSqueue(jobId)) {
+      if (Date.now() > deadline) throw new Error(`job ${jobId} still in squeue 120 s after stop`);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }, 300_000);
+
+  it('installs "Slurm 4-node Spark" from the sidebar; it is in the Launcher without a reload and runs', async () => {
+    await command('launcher:create');
+    await sidebar().locator('.hpcj-template[data-template="spark-kernel"] button').click();
+    const form = sidebar().locator('form.hpcj-form[data-template="spark-kernel"]');
+    await form.waitFor();
+    await form.locator('input[name="nodes"]').fill('4');
+    await form.locator('input[name="hours"]').fill('0.5');
+    await form.locator('input[name="cpusPerTask"]').fill('2');
+    const perNode = form.locator('input[name="workersPerNode"]');
+    if ((await perNode.count()) > 0) await perNode.fill('1');
+    // A name is needed: shown inline, nothing installed.
+    await form.locator('button[data-action="install-kernel"]').click();
+    await expect(
+      form.locator('.hpcj-field[data-field="kernelDisplayName"] .hpcj-field-error').textContent(),
+    ).resolves.toMatch(/name/);
+    await form.locator('input[name="kernelDisplayName"]').fill(KERNEL_NAME);
+    await form.locator('button[data-action="install-kernel"]').click();
+    await expect
+      .poll(() => form.locator('.hpcj-form-status').textContent(), { timeout: 60_000 })
+      .toMatch(/Installed/);
+    const profiles = readFileSync(join(configDir, 'profiles.yaml'), 'utf8');
+    expect(profiles).toMatch(/slurm-4-node-spark:\n(.*\n)*?\s+template: spark-kernel/);
+    const launcherCard = page.locator(`.jp-LauncherCard[title="${KERNEL_NAME}"]`).first();
+    await launcherCard.waitFor({ timeout: 30_000 });
+    await shot('kernel-in-launcher');
+    const started = Date.now();
+    await launcherCard.click();
+    // The new notebook is the current widget once its model exists, and can run a cell once
+    // its kernel (our launcher, which answers at once) is attached: JupyterLab silently skips a
+    // cell run before that.
+    await page.waitForFunction(
+      () => {
+        const app = (
+          window as unknown as {
+            jupyterapp: {
+              shell: {
+                currentWidget: {
+                  node: HTMLElement;
+                  content?: { model?: unknown };
+                  sessionContext?: { session?: { kernel?: { status: string } | null } | null };
+                } | null;
+              };
+            };
+          }
+        ).jupyterapp;
+        const w = app.shell.currentWidget;
+        const status = w?.sessionContext?.session?.kernel?.status;
+        return (
+          w?.node.classList.contains('jp-NotebookPanel') === true &&
+          w.content?.model != null &&
+          (status === 'idle' || status === 'busy')
+        );
+      },
+      undefined,
+      { timeout: 120_000 },
+    );
+    const cell = await runNewCell(
+      'import os\nprint("nodes", os.environ.get("SLURM_JOB_NUM_NODES"), "parallelism", sc.defaultParallelism)',
+    );
+    // The kernel holds the cell while its job queues (the cluster is shared: allow for a wait).
+    await expect
+      .poll(() => cell.locator('.jp-OutputArea').textContent(), { timeout: 780_000 })
+      .toMatch(/nodes \d+ parallelism \d+/);
+    const ran = (await cell.locator('.jp-OutputArea').textContent()) ?? '';
+    const parallelism = Number(/parallelism (\d+)/.exec(ran)?.[1]);
+    expect(ran).toContain('nodes 4 ');
+    const sparkSession = (await agent.sessions()).find((s) => s.template === 'spark-kernel');
+    // What the job's Spark side reported (workers x cores each), else what the form asked for.
+    const raw = sparkSession?.connection?.raw ?? {};
+    const expected =
+      typeof raw['workers'] === 'number' && typeof raw['cores_per_worker'] === 'number'
+        ? raw['workers'] * raw['cores_per_worker']
+        : SPARK_CORES;
+    expect(parallelism).toBe(expected);
+    expect(parallelism).toBeGreaterThanOrEqual(6);
+    timings['kernelLauncherToResult'] = (Date.now() - started) / 1000;
+    await shot('kernel-ran');
+    const kernelSession = (await agent.sessions()).find(
+      (s) => s.template === 'spark-kernel' && s.state === 'ready',
+    );
+    expect(kernelSession).toBeDefined();
+    await command('notebook:close-and-shutdown');
+    await page
+      .locator('.jp-Dialog button.jp-mod-accept')
+      .click({ timeout: 10_000 })
+      .catch(() => undefined);
+    // Shutting the kernel down ends its job.
+    const kernelJob = kernelSession?.jobId ?? '';
+    expect(kernelJob).not.toBe('');
+    const deadline = Date.now() + 120_000;
+    while (await inSqueue(kernelJob)) {
+      if (Date.now() > deadline) throw new Error(`job ${kernelJob} still in squeue after shutdown`);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    await shot('kernel-shut-down');
+  }, 1_200_000);
+});
