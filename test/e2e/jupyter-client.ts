@@ -2,8 +2,8 @@
  * Drives a real Jupyter server the way JupyterLab does, with @jupyterlab/services: start a
  * kernel through the REST API, execute code over its WebSocket, collect what it prints.
  */
-import { KernelManager, ServerConnection } from '@jupyterlab/services';
-import WebSocket from 'ws';
+import { KernelManager } from '@jupyterlab/services';
+import { serverSettingsFor } from './jupyter-server.js';
 
 export interface ExecuteResult {
   readonly stdout: string;
@@ -18,13 +18,7 @@ export async function executeOnServer(
   token: string,
   code: string,
 ): Promise<ExecuteResult> {
-  const serverSettings = ServerConnection.makeSettings({
-    baseUrl,
-    wsUrl: baseUrl.replace(/^http/, 'ws'),
-    token,
-    appendToken: true,
-    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-  });
+  const serverSettings = serverSettingsFor(baseUrl, token);
   const manager = new KernelManager({ serverSettings });
   await manager.ready;
   const kernel = await manager.startNew({ name: 'python3' });

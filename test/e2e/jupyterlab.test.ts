@@ -4,9 +4,8 @@
  * driven in Debian's Chromium with playwright-core, on the 4-node Slurm test cluster. Screenshots
  * of every step go to .artifacts/jupyterlab/.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,87 +13,41 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentClient } from '../../packages/core/src/agent/agent-client.js';
 import { agentSocketPath } from '../../packages/core/src/agent/socket-path.js';
+import { startJupyter, VENV_BIN, type JupyterProcess } from './jupyter-server.js';
 import { cli, inSqueue, privateAgentEnv, REPO_ROOT, testCluster } from './support.js';
 
 const execFileP = promisify(execFile);
-const VENV_BIN = join(process.env.HPC_JUPYTER_VENV ?? '/opt/hpc-jupyter/venv', 'bin');
 const ARTIFACTS = join(REPO_ROOT, '.artifacts', 'jupyterlab');
 const TOKEN = `t${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
 
 let env: Record<string, string>;
 let labEnv: NodeJS.ProcessEnv;
-let lab: ChildProcess | undefined;
+let lab: JupyterProcess | undefined;
 let labUrl: string;
 let browser: Browser;
 let page: Page;
 let agent: AgentClient;
 let step = 0;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
-
-let port = 0;
+let port: number | undefined;
 
 async function startLab(): Promise<void> {
-  if (port === 0) port = await freePort();
-  labUrl = `http://127.0.0.1:${port}/`;
-  const root = mkdtempSync(join(tmpdir(), 'hpcj-lab-root-'));
-  lab = spawn(
-    join(VENV_BIN, 'jupyter'),
-    [
-      'lab',
-      '--no-browser',
-      '--ip=127.0.0.1',
-      `--port=${port}`,
-      `--ServerApp.root_dir=${root}`,
-      '--LabApp.expose_app_in_browser=True',
-      ...(process.getuid?.() === 0 ? ['--allow-root'] : []),
-    ],
-    { env: { ...labEnv, JUPYTER_TOKEN: TOKEN }, stdio: 'ignore' },
-  );
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      const res = await fetch(`${labUrl}api/status?token=${TOKEN}`);
-      if (res.ok) return;
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() > deadline) throw new Error('JupyterLab did not start within 60 s');
-    await new Promise((r) => setTimeout(r, 300));
-  }
+  // A restart comes back on the same port, so that the open page reconnects.
+  lab = await startJupyter({
+    app: 'lab',
+    env: labEnv,
+    token: TOKEN,
+    rootDir: mkdtempSync(join(tmpdir(), 'hpcj-lab-root-')),
+    ...(port === undefined ? {} : { port }),
+  });
+  port = lab.port;
+  labUrl = lab.url;
 }
 
 async function stopLab(): Promise<void> {
-  const child = lab;
+  const current = lab;
   lab = undefined;
-  if (child?.pid === undefined || child.exitCode !== null) return;
-  const exited = new Promise<boolean>((r) =>
-    child.once('exit', () => {
-      r(true);
-    }),
-  );
-  child.kill('SIGTERM');
-  const stopped = await Promise.race([
-    exited,
-    new Promise<boolean>((r) =>
-      setTimeout(() => {
-        r(false);
-      }, 10_000),
-    ),
-  ]);
-  if (!stopped) child.kill('SIGKILL');
+  await current?.stop();
 }
 
 async function shot(name: string): Promise<void> {

@@ -5,115 +5,31 @@
  * its WebSocket: it runs in a 4-node Slurm job on the test cluster, and a step started from the
  * notebook reaches all four nodes. Deleting the session cancels the job.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import {
-  KernelManager,
-  ServerConnection,
-  SessionManager,
-  KernelSpecManager,
-} from '@jupyterlab/services';
-import WebSocket from 'ws';
+import { KernelManager, SessionManager, KernelSpecManager } from '@jupyterlab/services';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentClient } from '../../packages/core/src/agent/agent-client.js';
-import { agentSocketPath } from '../../packages/core/src/agent/socket-path.js';
-import { freePorts } from '../../packages/core/src/kernel/kernel-client.testutil.js';
-import { cli, clusterScript, privateAgentEnv, testCluster } from './support.js';
+import { serveKernelProfile, type KernelServer } from './jupyter-server.js';
+import { clusterScript } from './support.js';
 
-const VENV = process.env['HPC_JUPYTER_VENV'] ?? '/opt/hpc-jupyter/venv';
 const PROFILE = 'e2e-slurm4';
 const SPEC = `hpcj-${PROFILE}`;
 
-let root: string;
-let env: Record<string, string>;
-let server: ChildProcess | undefined;
-let baseUrl: string;
-const token = randomBytes(24).toString('hex');
+let served: KernelServer;
 
 beforeAll(async () => {
-  const cluster = await testCluster();
-  root = mkdtempSync(join(tmpdir(), 'hpcj-remote-kernel-server-'));
-  env = privateAgentEnv(cluster.configFile);
-  env['HPC_JUPYTER_CONFIG'] = join(root, 'clusters.yaml');
-  copyFileSync(cluster.configFile, env['HPC_JUPYTER_CONFIG']);
-  const installed = await cli(
-    [
-      'kernelspec',
-      'install',
-      PROFILE,
-      '--cluster',
-      'testlab',
-      '--nodes',
-      '4',
-      '--hours',
-      '0.5',
-      '--name',
-      'Slurm 4-node Python',
-      '--prefix',
-      join(root, 'prefix'),
-    ],
-    env,
-  );
-  expect(installed.code, installed.stderr).toBe(0);
-
-  const [port] = (await freePorts(1)) as [number];
-  baseUrl = `http://127.0.0.1:${port}/`;
-  for (const dir of ['runtime', 'config', 'data', 'notebooks']) mkdirSync(join(root, dir));
-  server = spawn(
-    join(VENV, 'bin', 'jupyter'),
-    [
-      'server',
-      '--no-browser',
-      '--ServerApp.ip=127.0.0.1',
-      `--ServerApp.port=${port}`,
-      '--ServerApp.port_retries=0',
-      `--ServerApp.root_dir=${join(root, 'notebooks')}`,
-      ...(process.getuid?.() === 0 ? ['--allow-root'] : []),
-    ],
-    {
-      env: {
-        ...process.env,
-        ...env,
-        // The token from the environment, never argv.
-        JUPYTER_TOKEN: token,
-        JUPYTER_PATH: join(root, 'prefix', 'share', 'jupyter'),
-        JUPYTER_RUNTIME_DIR: join(root, 'runtime'),
-        JUPYTER_CONFIG_DIR: join(root, 'config'),
-        JUPYTER_DATA_DIR: join(root, 'data'),
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  let log = '';
-  const server$ = { exited: false };
-  server.stderr?.on('data', (d: Buffer) => (log += d.toString()));
-  server.once('exit', () => (server$.exited = true));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const ok = await fetch(`${baseUrl}api/status`, { headers: { authorization: `token ${token}` } })
-      .then((r) => r.ok)
-      .catch(() => false);
-    if (ok) break;
-    if (server$.exited || Date.now() > deadline)
-      throw new Error(`jupyter server did not start:\n${log}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  served = await serveKernelProfile(PROFILE, [
+    '--cluster',
+    'testlab',
+    '--nodes',
+    '4',
+    '--hours',
+    '0.5',
+    '--name',
+    'Slurm 4-node Python',
+  ]);
 }, 120_000);
 
 afterAll(async () => {
-  server?.kill('SIGTERM');
-  const agent = new AgentClient(agentSocketPath(env));
-  for (const s of await agent.sessions().catch(() => [])) {
-    if (!['completed', 'failed', 'cancelled', 'timed-out'].includes(s.state)) {
-      await agent.stopSession(s.id).catch(() => undefined);
-    }
-  }
-  await cli(['agent', 'stop'], env);
-  await rm(root, { recursive: true, force: true });
+  await served.close();
 });
 
 const CODE = [
@@ -126,13 +42,7 @@ const CODE = [
 
 describe('a remote kernel in a real jupyter_server', () => {
   it('runs a notebook session in a 4-node Slurm job, and deleting the session cancels it', async () => {
-    const serverSettings = ServerConnection.makeSettings({
-      baseUrl,
-      wsUrl: baseUrl.replace(/^http/, 'ws'),
-      token,
-      appendToken: true,
-      WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-    });
+    const serverSettings = served.settings;
     const specs = new KernelSpecManager({ serverSettings });
     await specs.ready;
     expect(specs.specs?.kernelspecs[SPEC]?.display_name).toBe('Slurm 4-node Python');

@@ -22,6 +22,7 @@ import {
   isFinal,
   type JobStatus,
   type Scheduler,
+  type SessionState,
 } from '../../packages/core/src/schedulers/types.js';
 
 export const REPO_ROOT = join(dirname(new URL(import.meta.url).pathname), '..', '..');
@@ -220,4 +221,18 @@ export function privateAgentEnv(configFile: string): Record<string, string> {
     XDG_STATE_HOME: join(root, 'state'),
     HPC_JUPYTER_AGENT_IDLE_SECONDS: '120',
   };
+}
+
+/**
+ * Ends a test file's private agent: every session it still has that has not ended is stopped
+ * first (whatever a failed test left running), so no job outlives the file.
+ */
+export async function stopPrivateAgent(env: Readonly<Record<string, string>>): Promise<void> {
+  const listed = await cli(['list', '--json'], env);
+  if (listed.code === 0) {
+    for (const s of JSON.parse(listed.stdout) as { id: string; state: SessionState }[]) {
+      if (!isFinal(s.state)) await cli(['stop', s.id], env);
+    }
+  }
+  await cli(['agent', 'stop'], env);
 }

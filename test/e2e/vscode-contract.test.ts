@@ -7,9 +7,8 @@
  * extension uses them: list the kernelspecs, start a kernel on a compute node, run code. After an
  * agent restart the same server ids come back and resolve.
  */
-import { KernelSpecManager, ServerConnection } from '@jupyterlab/services';
+import { KernelSpecManager } from '@jupyterlab/services';
 import type { JupyterServer, JupyterServerCommandProvider } from '@vscode/jupyter-extension';
-import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activateExtension, type HpcJupyterApi } from '../../packages/vscode-ext/src/activate.js';
 import {
@@ -21,6 +20,7 @@ import {
 import { START_LABEL } from '../../packages/vscode-ext/src/form-quick-pick.js';
 import { START_COMMAND_LABEL } from '../../packages/vscode-ext/src/server-provider.js';
 import { executeOnServer } from './jupyter-client.js';
+import { serverSettingsFor } from './jupyter-server.js';
 import { CLI, cli, inSqueue, privateAgentEnv, testCluster } from './support.js';
 
 let env: Record<string, string>;
@@ -74,13 +74,7 @@ async function until(predicate: () => boolean, timeoutMs: number, what: string):
 
 /** The kernelspecs of a Jupyter server, listed the way the Jupyter extension lists them. */
 async function kernelspecNames(baseUrl: string, token: string): Promise<string[]> {
-  const serverSettings = ServerConnection.makeSettings({
-    baseUrl,
-    wsUrl: baseUrl.replace(/^http/, 'ws'),
-    token,
-    appendToken: true,
-    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-  });
+  const serverSettings = serverSettingsFor(baseUrl, token);
   const manager = new KernelSpecManager({ serverSettings });
   try {
     await manager.ready;
