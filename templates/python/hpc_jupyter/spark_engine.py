@@ -156,7 +156,8 @@ def wait_for_workers(session_dir, expected, timeout, master_ui, nodes):
     while True:
         try:
             workers = alive_workers(master_ui)
-        except OSError:
+        except (OSError, ValueError):
+            # Not listening yet, or answering before its JSON view is up (an empty body).
             workers = []
         count = len(workers)
         if count != last:
