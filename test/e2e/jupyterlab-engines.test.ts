@@ -81,12 +81,13 @@ function cellSources(): Promise<string[]> {
 
 /** Appends a code cell to the current notebook, runs it, and returns its output area. */
 async function runNewCell(code: string): Promise<Locator> {
-  const index = await page.evaluate((source) => {
+  const { panel, index } = await page.evaluate((source) => {
     const app = (
       window as unknown as {
         jupyterapp: {
           shell: {
             currentWidget: {
+              id: string;
               content: {
                 activeCellIndex: number;
                 model: {
@@ -101,27 +102,32 @@ async function runNewCell(code: string): Promise<Locator> {
         };
       }
     ).jupyterapp;
-    const nb = app.shell.currentWidget.content;
+    const widget = app.shell.currentWidget;
+    const nb = widget.content;
     const at = nb.model.sharedModel.cells.length;
     nb.model.sharedModel.insertCell(at, { cell_type: 'code', source, metadata: {} });
     nb.activeCellIndex = at;
-    return at;
+    return { panel: widget.id, index: at };
   }, code);
   await command('notebook:run-cell');
-  return page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell').nth(index);
+  // This notebook's cells only: another notebook may be visible next to it (a split area).
+  return page.locator(`[id="${panel}"] .jp-Notebook .jp-Cell`).nth(index);
 }
 
 async function runActiveCell(): Promise<Locator> {
-  const index = await page.evaluate(() => {
+  const { panel, index } = await page.evaluate(() => {
     const app = (
       window as unknown as {
-        jupyterapp: { shell: { currentWidget: { content: { activeCellIndex: number } } } };
+        jupyterapp: {
+          shell: { currentWidget: { id: string; content: { activeCellIndex: number } } };
+        };
       }
     ).jupyterapp;
-    return app.shell.currentWidget.content.activeCellIndex;
+    const widget = app.shell.currentWidget;
+    return { panel: widget.id, index: widget.content.activeCellIndex };
   });
   await command('notebook:run-cell');
-  return page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell').nth(index);
+  return page.locator(`[id="${panel}"] .jp-Notebook .jp-Cell`).nth(index);
 }
 
 async function startLab(labEnv: NodeJS.ProcessEnv): Promise<void> {
