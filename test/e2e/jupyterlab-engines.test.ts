@@ -480,11 +480,10 @@ describe('engines from the HPC sidebar in a real JupyterLab on the Slurm test cl
       (s) => s.template === 'spark-kernel' && s.state === 'ready',
     );
     expect(kernelSession).toBeDefined();
-    await command('notebook:close-and-shutdown');
-    await page
-      .locator('.jp-Dialog button.jp-mod-accept')
-      .click({ timeout: 10_000 })
-      .catch(() => undefined);
+    // The command resolves only once its confirmation dialog is answered: start it, then answer.
+    const closing = command('notebook:close-and-shutdown');
+    await page.locator('.jp-Dialog button.jp-mod-accept').click({ timeout: 10_000 });
+    await closing;
     // Shutting the kernel down ends its job.
     const kernelJob = kernelSession?.jobId ?? '';
     expect(kernelJob).not.toBe('');
