@@ -280,13 +280,17 @@ describe('kernel round trip', () => {
         maxRatio: 1.3,
       }),
     ];
-    for (const r of results) console.log(r.summary);
-    console.log(
+    const bulkLine =
       `bench kernel 10 MB: out ${(bulks.remote.out / 1000).toFixed(2)} s, in ${(bulks.remote.in / 1000).toFixed(2)} s through the tunnel ` +
-        `(direct ${(bulks.direct.out / 1000).toFixed(2)} s / ${(bulks.direct.in / 1000).toFixed(2)} s)`,
-    );
+      `(direct ${(bulks.direct.out / 1000).toFixed(2)} s / ${(bulks.direct.in / 1000).toFixed(2)} s)`;
+    const summary = [...results.map((r) => r.summary), bulkLine];
+    for (const line of summary) console.log(line);
+    // The shape scripts/bench reads back for its closing summary, like the other benchmarks.
     await writeResult('kernel-roundtrip', {
+      name: 'kernel-roundtrip',
+      finishedAt: new Date().toISOString(),
       rounds: ROUNDS,
+      summary,
       samples: runs,
       stats,
       bulk: bulks,
