@@ -200,7 +200,10 @@ beforeAll(async () => {
       '--no-first-run',
     ],
   });
-  page = await browser.newPage({ viewport: { width: 1500, height: 950 } });
+  page = await browser.newPage({
+    viewport: { width: 1500, height: 950 },
+    permissions: ['clipboard-read', 'clipboard-write'],
+  });
   page.setDefaultTimeout(60_000);
   await page.goto(`${labUrl}lab?token=${TOKEN}`);
 }, 400_000);
@@ -260,6 +263,8 @@ describe('engines from the HPC sidebar in a real JupyterLab on the Slurm test cl
     const form = sidebar().locator('form.hpcj-form[data-template="dask"]');
     await form.locator('input[name="nodes"]').fill('4');
     await form.locator('input[name="hours"]').fill('0.5');
+    // One of each node's two CPUs, so that a scaled-up worker job fits beside it.
+    await form.locator('input[name="cpusPerTask"]').fill('1');
     await form.locator('button[type="submit"]').click();
     const first = sidebar().locator('.hpcj-session').first();
     await first.waitFor({ timeout: 60_000 });
@@ -382,6 +387,55 @@ describe('engines from the HPC sidebar in a real JupyterLab on the Slurm test cl
     await frame.locator('canvas').first().waitFor({ state: 'visible', timeout: 120_000 });
     await shot('dask-after-reload');
   }, 240_000);
+
+  it('copies the client code from the card', async () => {
+    const copy = card(sessionId).locator('[data-action="copy-connection"]');
+    await copy.click();
+    await expect.poll(() => copy.textContent()).toBe('Copied');
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    expect(copied).toContain(`"${sessionId}"`);
+    expect(copied).toMatch(/^client = /m);
+  });
+
+  it('scales from the card to 5 nodes of workers and back to 4; the extra job leaves squeue', async () => {
+    const extraCards = page.locator('.hpcj-session', {
+      has: page.locator('.hpcj-line.hpcj-muted', { hasText: 'dask-workers on' }),
+    });
+    const before = (await agent.sessions()).length;
+    await card(sessionId).locator('[data-action="scale"]').click();
+    const nodes = card(sessionId).locator('input[name="scale-nodes"]');
+    await expect(nodes.inputValue()).resolves.toBe('4');
+    // Invalid: shown inline, nothing submitted.
+    await nodes.fill('0');
+    await nodes.press('Enter');
+    await card(sessionId).locator('.hpcj-scale .hpcj-field-error').waitFor();
+    expect((await agent.sessions()).length).toBe(before);
+    await nodes.fill('5');
+    await nodes.press('Enter');
+    await extraCards.and(page.locator('[data-state="ready"]')).waitFor({ timeout: 240_000 });
+    const extra = (await agent.sessions()).find(
+      (s) => s.template === 'dask-workers' && s.params['cluster'] === sessionId,
+    );
+    expect(extra?.params['nodes']).toBe(1);
+    expect(extra?.params['cpusPerTask']).toBe(1);
+    await shot('dask-scaled-up');
+    await card(sessionId).locator('[data-action="scale"]').click();
+    await expect(nodes.inputValue()).resolves.toBe('5');
+    await nodes.fill('4');
+    await nodes.press('Enter');
+    await extraCards
+      .and(page.locator(':is([data-state="cancelled"], [data-state="completed"])'))
+      .waitFor({ timeout: 120_000 });
+    const extraJob = extra?.jobId ?? '';
+    expect(extraJob).not.toBe('');
+    const deadline = Date.now() + 120_000;
+    while (await inSqueue(extraJob)) {
+      if (Date.now() > deadline)
+        throw new Error(`job ${extraJob} still in squeue after scaling down`);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    await shot('dask-scaled-down');
+  }, 480_000);
 
   it('stops after confirmation; the card ends and the job leaves squeue', async () => {
     await card(sessionId).getByRole('button', { name: 'Stop' }).click();

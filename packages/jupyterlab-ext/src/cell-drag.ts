@@ -1,7 +1,7 @@
 /**
  * Dragging a session card onto a notebook drops a code cell there: a Lumino drag carrying the
  * notebook's own cell MIME type, which JupyterLab's notebook accepts as cells copied from
- * elsewhere (as between two notebooks). Buttons inside the card keep their clicks.
+ * elsewhere (as between two notebooks). Buttons and fields inside the card keep their clicks.
  */
 import { MimeData } from '@lumino/coreutils';
 import { Drag } from '@lumino/dragdrop';
@@ -12,7 +12,8 @@ const DRAG_THRESHOLD_PX = 5;
 
 export function startCellDrag(node: HTMLElement, code: string): void {
   node.addEventListener('pointerdown', (down) => {
-    if (down.button !== 0 || (down.target as Element | null)?.closest('button') != null) return;
+    const control = (down.target as Element | null)?.closest('button, input, label');
+    if (down.button !== 0 || control != null) return;
     // No text selection while the pointer is down on the card (a click still clicks).
     down.preventDefault();
     const move = (ev: PointerEvent): void => {

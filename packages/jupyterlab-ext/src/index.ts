@@ -16,7 +16,7 @@ import { hpcIcon } from './icon.js';
 import { logsPanel } from './logs-panel.js';
 import { watchPrompts } from './prompt-dialogs.js';
 import { insertIntoNotebook, isNotebookPanel } from './notebook-insert.js';
-import { clientCode, dashboards } from './session-format.js';
+import { accessPageUrl, clientCode, dashboards, scalePlan, workerNodes } from './session-format.js';
 import { HpcSidebar } from './sidebar.js';
 import {
   CommandIds,
@@ -54,6 +54,47 @@ const plugin: JupyterFrontEndPlugin<IHpcJupyter> = {
       });
     };
 
+    const knownSession = (id: string) => {
+      const s = model.session(id);
+      if (s === undefined) throw new Error('This session is no longer listed by the agent.');
+      return s;
+    };
+    // What "Copy" on a card puts on the clipboard: the client code of an engine session, else
+    // the URL "Open" would open (a Jupyter server session's JupyterLab, with its token).
+    const copyConnection = async (id: string): Promise<void> => {
+      // Browsers offer the clipboard only to secure pages (https:, localhost).
+      const clipboard = navigator.clipboard as Clipboard | undefined;
+      if (clipboard === undefined) {
+        throw new Error(
+          'The clipboard is not available on this page: browsers allow it only over HTTPS or on localhost.',
+        );
+      }
+      const s = knownSession(id);
+      const text = clientCode(s) ?? accessPageUrl(await api.access(id));
+      try {
+        await clipboard.writeText(text);
+      } catch (err) {
+        throw new Error(
+          `Could not copy to the clipboard: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      }
+    };
+    // As `%cluster scale N`: one job of extra workers up, or the newest extra jobs stopped.
+    const scale = async (id: string, nodes: number): Promise<string> => {
+      const base = knownSession(id);
+      const plan = scalePlan(base, model.sessions, nodes);
+      if (plan.start !== undefined) {
+        await api.startSession({
+          cluster: base.cluster,
+          template: 'dask-workers',
+          params: plan.start,
+        });
+      }
+      // One at a time, so a refusal leaves the rest running and is what the card shows.
+      for (const extra of plan.stop) await api.stopSession(extra);
+      return [plan.summary, plan.note].filter((t) => t !== undefined && t !== '').join(' ');
+    };
+
     const sidebar = new HpcSidebar({
       model,
       api,
@@ -73,6 +114,12 @@ const plugin: JupyterFrontEndPlugin<IHpcJupyter> = {
         dashboard: (id, endpoint) =>
           void app.commands.execute(CommandIds.openDashboard, { id, endpoint }),
         insertClient: (id) => void app.commands.execute(CommandIds.insertClient, { id }),
+        copyConnection,
+        workerNodes: (id) => {
+          const s = model.session(id);
+          return s === undefined ? 0 : workerNodes(s, model.sessions);
+        },
+        scale,
         logs: (id) => void app.commands.execute(CommandIds.showLogs, { id }),
         stop: (id) => void app.commands.execute(CommandIds.stopSession, { id }),
         relaunch: (id) => void app.commands.execute(CommandIds.relaunchSession, { id }),
@@ -131,9 +178,7 @@ const plugin: JupyterFrontEndPlugin<IHpcJupyter> = {
         guard(
           api.access(idArg(args)).then(
             (access) => {
-              const token =
-                access.token === undefined ? '' : `?token=${encodeURIComponent(access.token)}`;
-              const url = `${access.url}lab${token}`;
+              const url = accessPageUrl(access);
               if (tab === null) window.open(url, '_blank', 'noopener');
               else {
                 tab.opener = null;

@@ -1,5 +1,6 @@
 /** One session as a card: title, state chip, queue/time/node lines and its actions. */
 import type { SessionRecord } from './agent-types.js';
+import type { CardInline } from './card-inline.js';
 import { startCellDrag } from './cell-drag.js';
 import { button, h } from './dom.js';
 import { cardActions, cardLines, chipTone, clientCode } from './session-format.js';
@@ -8,14 +9,28 @@ export interface SessionActions {
   open(id: string): void;
   dashboard(id: string, endpoint: string): void;
   insertClient(id: string): void;
+  /** Puts what connects to the session on the clipboard; rejects with what went wrong. */
+  copyConnection(id: string): Promise<void>;
+  /** Nodes running workers of a Dask session: its own and its extra worker sessions'. */
+  workerNodes(id: string): number;
+  /** Scales a Dask session to `nodes` nodes of workers; resolves to what the card should say. */
+  scale(id: string, nodes: number): Promise<string>;
   logs(id: string): void;
   stop(id: string): void;
   relaunch(id: string): void;
 }
 
-export function sessionCard(s: SessionRecord, now: number, actions: SessionActions): HTMLElement {
+/** `inline` is the session's own, kept by the sidebar across redraws. */
+export function sessionCard(
+  s: SessionRecord,
+  now: number,
+  actions: SessionActions,
+  inline: CardInline,
+): HTMLElement {
   const lines = cardLines(s, now);
   const can = cardActions(s);
+  // A cluster that stopped being ready cannot be scaled: the open control goes with it.
+  if (!can.scale) inline.closeScale();
   const where = `${s.template} on ${s.cluster}${s.jobId === undefined ? '' : ` · job ${s.jobId}`}`;
   const card = h(
     'li',
@@ -58,6 +73,19 @@ export function sessionCard(s: SessionRecord, now: number, actions: SessionActio
             title: 'Insert code that connects a client to this cluster into the active notebook',
           },
         ),
+      can.copy !== undefined && inline.copyButton(COPY_TITLES[can.copy]),
+      can.scale &&
+        button(
+          'Scale…',
+          () => {
+            inline.toggleScale();
+          },
+          {
+            'data-action': 'scale',
+            'aria-expanded': String(inline.scaleOpen),
+            title: 'Add or remove nodes of Dask workers (extra worker jobs)',
+          },
+        ),
       can.logs &&
         button('Logs', () => {
           actions.logs(s.id);
@@ -71,6 +99,7 @@ export function sessionCard(s: SessionRecord, now: number, actions: SessionActio
           actions.relaunch(s.id);
         }),
     ),
+    inline.node,
   );
   const code = clientCode(s);
   if (code !== undefined) {
@@ -80,3 +109,8 @@ export function sessionCard(s: SessionRecord, now: number, actions: SessionActio
   }
   return card;
 }
+
+const COPY_TITLES = {
+  'client-code': 'Copy the code that connects a client to this cluster',
+  url: 'Copy the URL that opens this JupyterLab (it holds the token: keep it private)',
+} as const;

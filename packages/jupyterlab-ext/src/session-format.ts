@@ -1,8 +1,15 @@
 /**
  * What a session card says, as plain strings: the state chip, queue reason and expected start,
- * elapsed and remaining walltime, nodes, and which actions apply. Pure, so it is tested in Node.
+ * elapsed and remaining walltime, nodes, which actions apply, and what scaling a Dask cluster
+ * asks of the agent. Pure, so it is tested in Node.
  */
-import { hasEnded, type SessionRecord, type SessionState } from './agent-types.js';
+import {
+  hasEnded,
+  type AccessResponse,
+  type ParamValue,
+  type SessionRecord,
+  type SessionState,
+} from './agent-types.js';
 
 export type ChipTone = 'pending' | 'running' | 'ok' | 'ended' | 'bad';
 
@@ -64,12 +71,17 @@ export function cardLines(s: SessionRecord, now: number): CardLines {
     out.time = `ran ${formatDuration(Date.parse(s.endedAt) - Date.parse(s.startedAt))}`;
   }
   if (s.nodes !== undefined && s.nodes.length > 0) {
-    out.nodes = `${s.nodes.length} node${s.nodes.length === 1 ? '' : 's'}: ${s.nodes.join(', ')}`;
+    out.nodes = `${nodesText(s.nodes.length)}: ${s.nodes.join(', ')}`;
   }
   if ((s.state === 'failed' || s.state === 'unknown' || s.state === 'timed-out') && s.reason) {
     out.problem = s.reason;
   }
   return out;
+}
+
+/** "1 node", "4 nodes". */
+export function nodesText(n: number): string {
+  return `${n} node${n === 1 ? '' : 's'}`;
 }
 
 export interface CardActions {
@@ -78,6 +90,10 @@ export interface CardActions {
   readonly dashboards: readonly Dashboard[];
   /** Whether client code for it can go into a notebook (a ready Dask or ipyparallel session). */
   readonly insertClient: boolean;
+  /** What Copy puts on the clipboard: the client code, or the URL that opens the Jupyter server. */
+  readonly copy?: 'client-code' | 'url';
+  /** A ready Dask session: extra worker jobs can be added to it or stopped again. */
+  readonly scale: boolean;
   readonly logs: boolean;
   readonly stop: boolean;
   readonly relaunch: boolean;
@@ -85,14 +101,28 @@ export interface CardActions {
 
 export function cardActions(s: SessionRecord): CardActions {
   const ended = hasEnded(s.state);
+  const open =
+    s.state === 'ready' && s.connection?.endpoints.some((e) => e.name === 'jupyter') === true;
+  const insertClient = clientCode(s) !== undefined;
   return {
-    open: s.state === 'ready' && s.connection?.endpoints.some((e) => e.name === 'jupyter') === true,
+    open,
     dashboards: dashboards(s),
-    insertClient: clientCode(s) !== undefined,
+    insertClient,
+    ...(insertClient ? { copy: 'client-code' } : open ? { copy: 'url' } : {}),
+    scale: s.template === 'dask' && s.state === 'ready',
     logs: s.jobId !== undefined,
     stop: !ended && s.state !== 'stopping',
     relaunch: ended,
   };
+}
+
+/**
+ * Where a Jupyter server session opens: its JupyterLab through the agent's loopback tunnel, with
+ * the token in the query (the tunnel has no other authentication in front of it).
+ */
+export function accessPageUrl(access: AccessResponse): string {
+  const token = access.token === undefined ? '' : `?token=${encodeURIComponent(access.token)}`;
+  return `${access.url}lab${token}`;
 }
 
 /** A web UI of a session, reached through the agent's endpoint proxy. */
@@ -147,3 +177,113 @@ export function clientCode(s: SessionRecord): string | undefined {
 
 /** The name a client of each engine has in a notebook, as the kernels in the jobs call it. */
 const CLIENT_VARIABLES = { dask: 'client', ipyparallel: 'rc' } as const;
+
+/** What scaling a Dask cluster asks of the agent. */
+export interface ScalePlan {
+  /** Parameters of the one `dask-workers` session to start on the Dask session's cluster. */
+  readonly start?: Readonly<Record<string, ParamValue>>;
+  /** Extra worker sessions to stop, newest first. */
+  readonly stop: readonly string[];
+  /** What was asked of the agent, for the card to say. */
+  readonly summary: string;
+  /** Why the cluster will not have exactly N nodes, or that it already has. */
+  readonly note?: string;
+}
+
+/** The live `dask-workers` sessions that joined the Dask session `base`. */
+export function extraWorkers(base: SessionRecord, all: readonly SessionRecord[]): SessionRecord[] {
+  return all.filter(
+    (r) =>
+      r.template === 'dask-workers' &&
+      r.params['cluster'] === base.id &&
+      !hasEnded(r.state) &&
+      r.state !== 'stopping',
+  );
+}
+
+/** Nodes running workers of the Dask session `base`: its own and its extra worker sessions'. */
+export function workerNodes(base: SessionRecord, all: readonly SessionRecord[]): number {
+  return extraWorkers(base, all).reduce((n, r) => n + paramNodes(r), ownNodes(base));
+}
+
+/**
+ * Scaling the Dask session `base` to `target` nodes of workers, as `%cluster scale N` does it
+ * (hpc_jupyter/magics.py), so the sidebar and the magic agree: up by one `dask-workers` session
+ * for the missing nodes, down by stopping the newest extra worker sessions while that keeps at
+ * least `target` nodes. The Dask session's own nodes stay: its job runs the scheduler too.
+ */
+/**
+ * What extra workers copy from the Dask session they join, so they look like its own workers (and
+ * fit where they fit): where they run, for how long, and each node's shape.
+ */
+export const WORKER_SHAPE = [
+  'partition',
+  'account',
+  'qos',
+  'hours',
+  'cpusPerTask',
+  'memoryGiB',
+  'workersPerNode',
+  'threadsPerWorker',
+] as const;
+
+export function scalePlan(
+  base: SessionRecord,
+  all: readonly SessionRecord[],
+  target: number,
+): ScalePlan {
+  const extra = extraWorkers(base, all);
+  let total = workerNodes(base, all);
+  if (target > total) {
+    const nodes = target - total;
+    const shape = Object.fromEntries(
+      WORKER_SHAPE.filter((k) => base.params[k] !== undefined).map((k) => [k, base.params[k]]),
+    );
+    return {
+      start: { cluster: base.id, nodes, ...shape },
+      stop: [],
+      summary: `Adding ${nodesText(nodes)} of workers in a new job.`,
+    };
+  }
+  if (target === total) {
+    return { stop: [], summary: '', note: `Already ${nodesText(total)} of workers.` };
+  }
+  const stop: string[] = [];
+  // Newest first; a session too big to go is skipped and an older, smaller one may still go.
+  for (const r of [...extra].sort((a, b) => b.createdAt.localeCompare(a.createdAt))) {
+    const n = paramNodes(r);
+    if (total - n < target) continue;
+    stop.push(r.id);
+    total -= n;
+  }
+  const summary =
+    stop.length === 0 ? '' : `Stopping ${stop.length} worker job${stop.length === 1 ? '' : 's'}.`;
+  if (total === target) return { stop, summary };
+  const own = ownNodes(base);
+  const why =
+    target < own
+      ? `the Dask session's own ${nodesText(own)} cannot go`
+      : 'extra worker jobs stop whole';
+  return { stop, summary, note: `${nodesText(total)} of workers remain: ${why}.` };
+}
+
+/** The node count typed into the scale control, or what is wrong with it. */
+export function parseNodeCount(text: string): { nodes: number } | { error: string } {
+  const t = text.trim();
+  const nodes = Number(t);
+  if (!/^\d+$/.test(t) || !Number.isSafeInteger(nodes) || nodes < 1) {
+    return { error: 'Enter a whole number of nodes, at least 1.' };
+  }
+  return { nodes };
+}
+
+/** A Dask session's own nodes: where its job runs, else as many as it asked for. */
+function ownNodes(s: SessionRecord): number {
+  return s.nodes !== undefined && s.nodes.length > 0 ? s.nodes.length : paramNodes(s);
+}
+
+/** The nodes a session asked for (its `nodes` parameter, 1 when unset). */
+function paramNodes(s: SessionRecord): number {
+  const n = Number(s.params['nodes'] ?? 1);
+  return Number.isFinite(n) && n >= 1 ? Math.trunc(n) : 1;
+}

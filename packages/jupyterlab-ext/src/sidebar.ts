@@ -6,6 +6,7 @@
 import { Widget } from '@lumino/widgets';
 import type { AgentApi } from './agent-api.js';
 import type { ParamValue, TemplateSummary } from './agent-types.js';
+import { CardInline } from './card-inline.js';
 import { button, h } from './dom.js';
 import type { HpcModel } from './hpc-model.js';
 import { LaunchForm } from './launch-form.js';
@@ -28,6 +29,8 @@ export interface SidebarOptions {
 
 const TICK_MS = 15_000;
 
+const noop = (): void => undefined;
+
 export class HpcSidebar extends Widget {
   private readonly status = h('div', { class: 'hpcj-status', role: 'status' });
   private readonly clustersNode = h('ul', { class: 'hpcj-list hpcj-clusters' });
@@ -38,6 +41,8 @@ export class HpcSidebar extends Widget {
   private readonly templatesNode = h('ul', { class: 'hpcj-list hpcj-templates' });
   private readonly formNode = h('div', { class: 'hpcj-form-slot' });
   private readonly sessionsNode = h('ul', { class: 'hpcj-list hpcj-sessions' });
+  /** Each session card's controls and messages that outlive a redraw, by session id. */
+  private readonly inlines = new Map<string, CardInline>();
   private readonly unsubscribe: () => void;
   private readonly ticker: ReturnType<typeof setInterval>;
   private chosenCluster = '';
@@ -76,6 +81,7 @@ export class HpcSidebar extends Widget {
     if (this.isDisposed) return;
     this.unsubscribe();
     clearInterval(this.ticker);
+    for (const inline of this.inlines.values()) inline.dispose();
     super.dispose();
   }
 
@@ -224,9 +230,47 @@ export class HpcSidebar extends Widget {
   private renderSessions(): void {
     const { model, actions } = this.options;
     const now = Date.now();
-    const cards = model.sessions.map((s) => sessionCard(s, now, actions));
+    const refocus = this.focusAfterRedraw();
+    const cards = model.sessions.map((s) => sessionCard(s, now, actions, this.inline(s.id)));
     this.sessionsNode.replaceChildren(
       ...(cards.length > 0 ? cards : [h('li', { class: 'hpcj-muted' }, 'No sessions yet.')]),
     );
+    refocus();
+    for (const [id, inline] of this.inlines) {
+      if (model.session(id) !== undefined) continue;
+      inline.dispose();
+      this.inlines.delete(id);
+    }
+  }
+
+  /**
+   * Keeps the keyboard where it was across a redraw of the cards: a field or button the card's
+   * CardInline keeps is moved into the new card, which blurs it; another control with a
+   * `data-action` is found again in the new card of the same session.
+   */
+  private focusAfterRedraw(): () => void {
+    const focused = document.activeElement;
+    if (!(focused instanceof HTMLElement) || !this.sessionsNode.contains(focused)) return noop;
+    const id = focused.closest<HTMLElement>('.hpcj-session')?.dataset['sessionId'];
+    const action = focused.dataset['action'];
+    return () => {
+      if (this.sessionsNode.contains(focused)) {
+        focused.focus();
+        return;
+      }
+      if (id === undefined || action === undefined) return;
+      const card = this.sessionsNode.querySelector(`[data-session-id="${CSS.escape(id)}"]`);
+      const same = card?.querySelectorAll<HTMLElement>(`[data-action="${CSS.escape(action)}"]`);
+      if (same?.length === 1) same[0]?.focus();
+    };
+  }
+
+  private inline(id: string): CardInline {
+    let inline = this.inlines.get(id);
+    if (inline === undefined) {
+      inline = new CardInline(id, this.options.actions);
+      this.inlines.set(id, inline);
+    }
+    return inline;
   }
 }

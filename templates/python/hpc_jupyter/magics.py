@@ -35,6 +35,17 @@ from .files import tail
 
 ENGINES = ("dask", "ipyparallel", "spark")
 FINAL_STATES = ("completed", "failed", "cancelled", "timed-out")
+# What extra Dask workers copy from the session they join (as the sidebar's scale does).
+WORKER_SHAPE = (
+    "partition",
+    "account",
+    "qos",
+    "hours",
+    "cpusPerTask",
+    "memoryGiB",
+    "workersPerNode",
+    "threadsPerWorker",
+)
 # What each engine binds in the user namespace.
 BOUND_NAME = {"dask": "client", "ipyparallel": "rc"}
 
@@ -383,9 +394,9 @@ class ClusterMagics(Magics):
         total = nodes + sum(int((r.get("params") or {}).get("nodes", 1)) for r in extra)
         if args.nodes > total:
             params = {"cluster": session_id, "nodes": args.nodes - total}
-            hours = (base.get("params") or {}).get("hours")
-            if hours is not None:
-                params["hours"] = hours
+            # The extra workers look like the session's own (and fit where they fit).
+            base_params = base.get("params") or {}
+            params.update({k: base_params[k] for k in WORKER_SHAPE if k in base_params})
             added = agent.start(base["cluster"], "dask-workers", params)
             print("Adding %d node(s) of workers: session %s" % (params["nodes"], added["id"]))
             return None
