@@ -7,19 +7,24 @@
  * kernel installed from the sidebar and started from the Launcher without reloading the page.
  * Screenshots of every step go to .artifacts/jupyterlab/ (prefixed "engines-").
  */
-import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentClient } from '../../packages/core/src/agent/agent-client.js';
 import { agentSocketPath } from '../../packages/core/src/agent/socket-path.js';
-import { startJupyter, VENV_BIN, type JupyterProcess } from './jupyter-server.js';
-import { cli, inSqueue, privateAgentEnv, REPO_ROOT, testCluster } from './support.js';
+import { startJupyter, type JupyterProcess } from './jupyter-server.js';
+import { installLabExtension, launchChromium } from './jupyterlab-support.js';
+import {
+  cli,
+  inSqueue,
+  privateAgentEnv,
+  REPO_ROOT,
+  stopPrivateAgent,
+  testCluster,
+} from './support.js';
 
-const execFileP = promisify(execFile);
 const ARTIFACTS = join(REPO_ROOT, '.artifacts', 'jupyterlab');
 const TOKEN = `t${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
 const KERNEL_NAME = 'Slurm 4-node Spark';
@@ -170,36 +175,12 @@ beforeAll(async () => {
     // Kernelspecs installed from the sidebar go to this private Jupyter data directory.
     JUPYTER_DATA_DIR: join(prefix, 'data'),
   };
-  await execFileP(
-    process.execPath,
-    [join(REPO_ROOT, 'packages', 'jupyterlab-ext', 'scripts', 'build-labextension.mjs')],
-    { timeout: 180_000 },
-  );
-  const installed = await cli(['jupyterlab', 'install', '--prefix', prefix, '--json'], env);
-  expect(installed.code, installed.stderr).toBe(0);
+  const labEnv = await installLabExtension(env, prefix);
   const listed = await cli(['list'], env);
   expect(listed.code, listed.stderr).toBe(0);
   agent = new AgentClient(agentSocketPath(env));
-  await startLab({
-    ...process.env,
-    ...env,
-    PATH: `${VENV_BIN}:${process.env.PATH ?? ''}`,
-    JUPYTER_PATH: join(prefix, 'share', 'jupyter'),
-    JUPYTER_CONFIG_PATH: join(prefix, 'etc', 'jupyter'),
-    JUPYTER_RUNTIME_DIR: join(prefix, 'runtime'),
-  });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  await startLab(labEnv);
+  browser = await launchChromium();
   page = await browser.newPage({
     viewport: { width: 1500, height: 950 },
     permissions: ['clipboard-read', 'clipboard-write'],
@@ -211,13 +192,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await (browser as Browser | undefined)?.close();
   await stopLab();
-  const left = await (agent as AgentClient | undefined)?.sessions().catch(() => []);
-  for (const s of left ?? []) {
-    if (s.state !== 'completed' && s.state !== 'cancelled' && s.state !== 'failed') {
-      await agent.stopSession(s.id).catch(() => undefined);
-    }
-  }
-  await cli(['agent', 'stop'], env);
+  await stopPrivateAgent(env);
   console.log(`jupyterlab-engines timings (s): ${JSON.stringify(timings)}`);
 });
 

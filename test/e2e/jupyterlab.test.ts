@@ -9,12 +9,20 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentClient } from '../../packages/core/src/agent/agent-client.js';
 import { agentSocketPath } from '../../packages/core/src/agent/socket-path.js';
 import { startJupyter, VENV_BIN, type JupyterProcess } from './jupyter-server.js';
-import { cli, inSqueue, privateAgentEnv, REPO_ROOT, testCluster } from './support.js';
+import { installLabExtension, launchChromium } from './jupyterlab-support.js';
+import {
+  cli,
+  inSqueue,
+  privateAgentEnv,
+  REPO_ROOT,
+  stopPrivateAgent,
+  testCluster,
+} from './support.js';
 
 const execFileP = promisify(execFile);
 const ARTIFACTS = join(REPO_ROOT, '.artifacts', 'jupyterlab');
@@ -70,53 +78,20 @@ beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   const cluster = await testCluster();
   env = privateAgentEnv(cluster.configFile);
-  // labextension/ is a build output (gitignored): make it from lib/ as a fresh clone must.
-  await execFileP(
-    process.execPath,
-    [join(REPO_ROOT, 'packages', 'jupyterlab-ext', 'scripts', 'build-labextension.mjs')],
-    { timeout: 120_000 },
-  );
-  const prefix = mkdtempSync(join(tmpdir(), 'hpcj-lab-prefix-'));
-  const installed = await cli(['jupyterlab', 'install', '--prefix', prefix, '--json'], env);
-  expect(installed.code, installed.stderr).toBe(0);
-  labEnv = {
-    ...process.env,
-    ...env,
-    PATH: `${VENV_BIN}:${process.env.PATH ?? ''}`,
-    JUPYTER_PATH: join(prefix, 'share', 'jupyter'),
-    JUPYTER_CONFIG_PATH: join(prefix, 'etc', 'jupyter'),
-    JUPYTER_RUNTIME_DIR: join(prefix, 'runtime'),
-  };
+  labEnv = await installLabExtension(env, mkdtempSync(join(tmpdir(), 'hpcj-lab-prefix-')));
   // Any command starts the private agent; the sidebar reaches it through the proxy.
   const listed = await cli(['list'], env);
   expect(listed.code, listed.stderr).toBe(0);
   agent = new AgentClient(agentSocketPath(env));
   await startLab();
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
 });
 
 afterAll(async () => {
   await (browser as Browser | undefined)?.close();
   await stopLab();
-  const left = await (agent as AgentClient | undefined)?.sessions().catch(() => []);
-  for (const s of left ?? []) {
-    if (s.state !== 'completed' && s.state !== 'cancelled' && s.state !== 'failed') {
-      await agent.stopSession(s.id).catch(() => undefined);
-    }
-  }
-  await cli(['agent', 'stop'], env);
+  await stopPrivateAgent(env);
 });
 
 describe('the HPC sidebar in a real JupyterLab on the Slurm test cluster', () => {

@@ -8,13 +8,9 @@
  * restart keeps the job and makes `spark` and `sc` again. Deleting the session cancels the job.
  */
 import { readFileSync } from 'node:fs';
-import {
-  type Kernel,
-  KernelManager,
-  SessionManager,
-  KernelSpecManager,
-} from '@jupyterlab/services';
+import { KernelManager, SessionManager, KernelSpecManager } from '@jupyterlab/services';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execute } from './jupyter-client.js';
 import { serveKernelProfile, type KernelServer } from './jupyter-server.js';
 import { clusterScript } from './support.js';
 
@@ -90,14 +86,14 @@ describe('"Slurm 4-node Spark" in a real jupyter_server', () => {
       expect(info.language_info.name).toBe('python');
 
       // Sent at once: held while the job queues and Spark starts, answered once the kernel is up.
-      const first = await run(kernel, 'sc.defaultParallelism');
+      const first = await execute(kernel, 'sc.defaultParallelism');
       expect(first.status).toBe('ok');
       // 4 nodes x 2 CPUs (the template's default CPUs per node, all a test node has): one
       // executor per worker, every core of it.
       expect(first.result).toBe('8');
       const readyS = (Date.now() - t0) / 1000;
 
-      const pi = await run(kernel, CODE);
+      const pi = await execute(kernel, CODE);
       expect(pi.status, pi.stderr).toBe('ok');
       const result = JSON.parse(pi.stdout.trim().split('\n').pop() ?? '') as {
         parallelism: number;
@@ -119,7 +115,7 @@ describe('"Slurm 4-node Spark" in a real jupyter_server', () => {
       // A restart starts the kernel again in the same job, and with it a new SparkSession on the
       // same Spark cluster (the old driver went with the old kernel).
       await kernel.restart();
-      const again = await run(
+      const again = await execute(
         kernel,
         'import os; print(os.environ["SLURM_JOB_ID"], "hosts" in dir()); sc.defaultParallelism',
       );
@@ -143,36 +139,3 @@ describe('"Slurm 4-node Spark" in a real jupyter_server', () => {
     }
   }, 900_000);
 });
-
-interface Ran {
-  readonly status: string;
-  readonly result: string | undefined;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Executes `code`; its execute_result as text/plain, and what it printed. */
-async function run(kernel: Kernel.IKernelConnection, code: string): Promise<Ran> {
-  let stdout = '';
-  let stderr = '';
-  let result: string | undefined;
-  const future = kernel.requestExecute({ code });
-  future.onIOPub = (msg) => {
-    const content = msg.content as {
-      name?: string;
-      text?: string;
-      data?: Record<string, unknown>;
-      ename?: string;
-      evalue?: string;
-    };
-    if (msg.header.msg_type === 'stream' && content.name === 'stdout') stdout += content.text ?? '';
-    if (msg.header.msg_type === 'stream' && content.name === 'stderr') stderr += content.text ?? '';
-    if (msg.header.msg_type === 'error') stderr += `${content.ename}: ${content.evalue}\n`;
-    if (msg.header.msg_type === 'execute_result') {
-      const plain = content.data?.['text/plain'];
-      if (typeof plain === 'string') result = plain;
-    }
-  };
-  const reply = await future.done;
-  return { status: reply.content.status, result, stdout, stderr };
-}
