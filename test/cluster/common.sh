@@ -39,7 +39,6 @@ SLURM_CONF_FILE=$CONF_DIR/slurm.conf
 HOSTS_FILE=$CONF_DIR/hosts
 MUNGE_SOCKET=$RUN_DIR/munge/munge.socket.2
 MYSQL_SOCKET=$RUN_DIR/mysql/mysqld.sock
-RELAY_SOCKET=$RUN_DIR/sshd-relay.sock
 KNOWN_HOSTS=$STATE_DIR/known_hosts
 YAML_FILE=$STATE_DIR/hpc-jupyter.yaml
 ENV_FILE=$STATE_DIR/env
@@ -52,11 +51,11 @@ DAEMON_ENV=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 SLURM_CONF="$
 
 # Daemons in stop order (reverse start order). Names are pid-file names; the value is the command
 # name (/proc/PID/comm) the process must have for us to signal it.
-DAEMONS=(relay-root relay-head sshd slurmd-node1 slurmd-node2 slurmd-node3 slurmd-node4
+DAEMONS=(ssh-gate sshd slurmd-node1 slurmd-node2 slurmd-node3 slurmd-node4
   slurmctld slurmdbd mariadbd munged)
 daemon_comm() {
   case $1 in
-    relay-*) echo socat ;;
+    ssh-gate) echo systemd-socket- ;; # /proc/PID/comm keeps 15 characters
     slurmd-*) echo slurmd ;;
     *) echo "$1" ;;
   esac
@@ -173,7 +172,7 @@ stop_daemons() { # SECONDS NAME...
       log "not stopping pid $pid: it is not $(daemon_comm "$name") any more"
       continue
     fi
-    # socat forks one child per connection; in the root namespace nothing else would find them.
+    # ssh-gate starts one `sshd -i` per connection; they are its children.
     for child in $(ps -o pid= --ppid "$pid" 2>/dev/null); do pids+=("$child"); done
     pids+=("$pid")
   done

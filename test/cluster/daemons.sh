@@ -143,11 +143,14 @@ slurm_ready() {
   still_running slurmctld "${NODES[@]/#/slurmd-}" && all_nodes_idle
 }
 
-# sshd listens on the head namespace's 127.0.0.1:22; two socat processes relay root-namespace
-# 127.0.0.1:PORT -> a unix socket (filesystem sockets cross namespaces) -> head's 127.0.0.1:22.
-# `nodelay` on both TCP ends: without it Nagle's algorithm holds back each small SSH packet
-# until the previous one is acknowledged, adding a delayed ACK (~40 ms) to every kernel message
-# round trip through a tunnel (a direct connection to sshd has no such relay).
+# sshd listens on the head namespace's 127.0.0.1:22 and 10.77.0.1:22 for logins inside the cluster.
+# The machine reaches the login node at root-namespace 127.0.0.1:PORT the way a socket-activated
+# sshd is reached (systemd's ssh.socket): systemd-socket-activate accepts each connection in the
+# root namespace and starts `sshd -i` for it inside head's namespaces, with the accepted socket as
+# its stdin and stdout. sshd then reads and writes the client's own TCP socket, and its forwards
+# (direct-tcpip to node1:PORT) connect from head's network, as on a real login node. No relay
+# copies the bytes: each relay hop (socat, two of them before) added two context switches and a
+# copy to every message of a tunnelled kernel.
 start_login_node() {
   if ss -Hltn "sport = :$SSH_PORT" 2>/dev/null | grep -q .; then
     die "127.0.0.1:$SSH_PORT is already in use; set HPCJ_CLUSTER_SSH_PORT to a free port"
@@ -155,14 +158,11 @@ start_login_node() {
   netns_argv "$HEAD_NETNS" "$HEAD_HOST"
   start_daemon sshd "${NETNS_ARGV[@]}" "${DAEMON_ENV[@]}" \
     /usr/sbin/sshd -D -f "$CONF_DIR/sshd_config" -E "$LOG_DIR/sshd.log"
-  rm -f "$RELAY_SOCKET"
-  netns_argv "$HEAD_NETNS"
-  start_daemon relay-head "${NETNS_ARGV[@]}" "${DAEMON_ENV[@]}" \
-    socat "UNIX-LISTEN:$RELAY_SOCKET,fork,unlink-early,mode=0600" TCP:127.0.0.1:22,nodelay
-  start_daemon relay-root "${DAEMON_ENV[@]}" \
-    socat "TCP-LISTEN:$SSH_PORT,bind=127.0.0.1,reuseaddr,fork,nodelay" "UNIX-CONNECT:$RELAY_SOCKET"
+  start_daemon ssh-gate "${DAEMON_ENV[@]}" \
+    systemd-socket-activate --listen="127.0.0.1:$SSH_PORT" --accept --inetd \
+    "${NETNS_ARGV[@]}" /usr/sbin/sshd -i -f "$CONF_DIR/sshd_config" -E "$LOG_DIR/sshd.log"
 }
 
 login_ready() {
-  still_running sshd relay-head relay-root && [[ -S $RELAY_SOCKET ]] && ssh_answers "$TEST_USER"
+  still_running sshd ssh-gate && ssh_answers "$TEST_USER"
 }

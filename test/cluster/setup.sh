@@ -3,7 +3,7 @@
 # secrets and the namespaces/bridge. Sourced by `up`; each function is idempotent.
 
 PACKAGES=(slurmctld slurmd slurm-client slurmdbd munge openssh-server openssh-client
-  mariadb-server mariadb-client socat iproute2 util-linux procps)
+  mariadb-server mariadb-client systemd iproute2 util-linux procps)
 
 # CI runs on fresh machines: install what is missing, once, without starting the packaged system
 # services (ours run from the state dir; the packaged ones would only compete for nothing).
