@@ -3,7 +3,7 @@
 # engine per task through the runtime's parallel launcher. The controller writes its connection
 # files, with the HMAC key every message is signed with, 0600 into ./ipyparallel/security; nothing
 # else holds the key. The job is ready when every engine has registered; connection.json then
-# says where the controller is and how many engines joined.
+# says where the controller is and how many engines joined, and follows engines of extra jobs.
 
 session=$PWD
 profile=$session/ipyparallel
@@ -61,6 +61,10 @@ hpcj_write_connection "$(hpcj_json kind=ipyparallel node="$(hpcj_node_name)" hos
   engines:="$count" expected_engines:="$expected" workers:="$count" \
   client_file="$profile/security/ipcontroller-client.json" endpoints:="$endpoints")" ||
   hpcj_die "cannot write connection.json"
+
+# Engines that join later (extra engine jobs: the ipyparallel-engines template) or leave show in
+# the session: connection.json's "engines" and "workers" follow the controller's count.
+hpcj_python -m hpc_jupyter.ipp_engine watch "$session" 2>>"$logs/ipp-watch.log" &
 
 wait "$controller_pid"
 hpcj_die "the ipyparallel controller exited (status $?); see $logs/ipcontroller.log"

@@ -7,6 +7,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
   existsSync,
+  mkdirSync,
   mkdtempSync,
   openSync,
   closeSync,
@@ -38,19 +39,32 @@ export interface Session {
   readonly dir: string;
 }
 
-/** Renders `template` for the local scheduler into a fresh 0700 session directory. */
+/**
+ * Renders `template` for the local scheduler into a fresh 0700 session directory; `at` names it
+ * (and the session id after it), for sessions that find each other as siblings, as the agent's
+ * session directories do.
+ */
 export async function prepareSession(
   template: string,
   values: Record<string, unknown> = {},
+  at?: { readonly parent: string; readonly id: string },
 ): Promise<Session> {
   const templates = await loadTemplates(BUILTIN_TEMPLATES_DIR);
   const t = templates.get(template);
   if (t === undefined) throw new Error(`no template ${template}`);
-  const dir = mkdtempSync(path.join(os.tmpdir(), `hpcj-${template}-`));
-  const id = `t-${path
-    .basename(dir)
-    .slice(-6)
-    .replace(/[^A-Za-z0-9]/g, 'x')}`;
+  let dir: string;
+  let id: string;
+  if (at === undefined) {
+    dir = mkdtempSync(path.join(os.tmpdir(), `hpcj-${template}-`));
+    id = `t-${path
+      .basename(dir)
+      .slice(-6)
+      .replace(/[^A-Za-z0-9]/g, 'x')}`;
+  } else {
+    dir = path.join(at.parent, at.id);
+    mkdirSync(dir, { mode: 0o700 });
+    id = at.id;
+  }
   const job = renderJob(t, validateParams(t, values), {
     sessionId: id,
     sessionDir: dir,

@@ -1,12 +1,20 @@
 """ipyparallel in a job: the client a kernel gets, and the start-up wait that makes "ready" mean
 "every requested engine registered".
 
-Usage (from templates/ipyparallel/body.sh):
-  python -m hpc_jupyter.ipp_engine wait SESSION_DIR ENGINES TIMEOUT_S NODE...
+Usage (from templates/ipyparallel/body.sh and templates/ipyparallel-engines/body.sh):
+  python -m hpc_jupyter.ipp_engine wait SESSION_DIR ENGINES TIMEOUT_S [--prefix NAME]
+      [--parent DIR] NODE...
   python -m hpc_jupyter.ipp_engine endpoints SESSION_DIR ADDRESS
+  python -m hpc_jupyter.ipp_engine watch SESSION_DIR
+  python -m hpc_jupyter.ipp_engine controller SESSION_DIR
 
 `endpoints` prints connection.json's endpoints: one per port of the client file (no key), the
-registration port named "controller" and the others "ipp-CHANNEL".
+registration port named "controller" and the others "ipp-CHANNEL". `--prefix` counts only engines
+whose identity starts with NAME (an extra engine job names its own engines after its session,
+"SESSION-NODE-RANK"), on the controller of the session in DIR. `watch` keeps "engines" and
+"workers" in SESSION_DIR/connection.json equal to the registered count while the job runs, so
+engines that join from extra jobs, or leave, show in the session. `controller` prints the
+"controller" endpoint of a ready ipyparallel session, as a list, and fails for anything else.
 
 The client file (with the controller's HMAC key) is the controller's own 0600
 SESSION_DIR/ipyparallel/security/ipcontroller-client.json. A stall fails after TIMEOUT_S with
@@ -15,12 +23,13 @@ the nodes that have fewer engines than expected and the tail of their engine log
 
 import collections
 import glob
+import json
 import os
 import sys
 import time
 
 from . import session_dir as _session_dir
-from .files import node_name, tail
+from .files import node_name, tail, write_private
 
 PROFILE_DIR = "ipyparallel"
 CLIENT_FILE = os.path.join(PROFILE_DIR, "security", "ipcontroller-client.json")
@@ -47,24 +56,57 @@ def _node_names(rc):
     return rc[:].apply_sync(node_name) if rc.ids else []
 
 
-def wait_for_engines(session_dir, expected, timeout, nodes):
-    """Returns once ``expected`` engines are registered; exits with a report after ``timeout``."""
+def engine_identities(rc):
+    """Each registered engine's identity (its uuid), as the controller announced it.
+
+    The client keeps them (id -> uuid) from the controller's registration notifications, which
+    its IO thread follows; a copy that raced with an update is taken again.
+    """
+    for _ in range(10):
+        try:
+            return [str(uuid) for uuid in list(rc._engines.values())]
+        except RuntimeError:  # the dict changed size during the copy
+            time.sleep(0.01)
+    return [str(uuid) for uuid in list(rc._engines.values())]
+
+
+def _count(rc, prefix):
+    if not prefix:
+        return len(rc.ids)
+    return sum(1 for uuid in engine_identities(rc) if uuid.startswith(prefix))
+
+
+def _nodes_of(rc, prefix):
+    """The node of each registered engine: from its name (SESSION-NODE-RANK) for a prefix, else
+    asked of the engines themselves."""
+    if not prefix:
+        return _node_names(rc)
+    return [
+        uuid[len(prefix):].rsplit("-", 1)[0]
+        for uuid in engine_identities(rc)
+        if uuid.startswith(prefix)
+    ]
+
+
+def wait_for_engines(session_dir, expected, timeout, nodes, prefix="", parent=None):
+    """Returns once ``expected`` engines are registered; exits with a report after ``timeout``.
+
+    ``parent``/``prefix``: an extra engine job waits on its parent's controller, for its own.
+    """
     deadline = time.monotonic() + timeout
-    path = client_file(session_dir)
+    controller = parent or session_dir
+    path = client_file(controller)
     while not os.path.exists(path):
         if time.monotonic() >= deadline:
             sys.exit("hpc-jupyter: the ipyparallel controller did not write %s" % path)
         time.sleep(0.2)
-    rc = connect(session_dir, timeout=max(10, deadline - time.monotonic()))
+    rc = connect(controller, timeout=max(10, deadline - time.monotonic()))
     try:
         last = -1
         while True:
-            try:
-                # Processes the controller's registration notifications while it waits.
-                rc.wait_for_engines(expected, timeout=1, block=True, interactive=False)
-            except TimeoutError:
-                pass
-            count = len(rc.ids)
+            # The client's IO thread follows registrations (and engines of other jobs leaving,
+            # which rc.wait_for_engines would raise for).
+            count = _count(rc, prefix)
             if count != last:
                 _log("%d/%d ipyparallel engines registered" % (count, expected))
                 last = count
@@ -72,9 +114,11 @@ def wait_for_engines(session_dir, expected, timeout, nodes):
                 return count
             if time.monotonic() >= deadline:
                 break
-        per_node = collections.Counter(_node_names(rc))
+            time.sleep(0.2)
+        per_node = collections.Counter(_nodes_of(rc, prefix))
         want = collections.Counter(nodes)
-        short = [n for n in want if per_node.get(n, 0) < want[n]]
+        each = expected // max(1, len(nodes))
+        short = [n for n in want if per_node.get(n, 0) < want[n] * each]
         report = [
             "hpc-jupyter: only %d/%d ipyparallel engines registered within %g s; nodes "
             "missing engines: %s" % (last, expected, timeout, ", ".join(short) or "none")
@@ -88,9 +132,45 @@ def wait_for_engines(session_dir, expected, timeout, nodes):
         rc.close()
 
 
-def registration_port(session_dir):
-    import json
+def watch(session_dir, interval=1.0):
+    """Rewrites connection.json whenever the registered engine count changes; runs until killed."""
+    path = os.path.join(session_dir, "connection.json")
+    rc = connect(session_dir)
+    last = None
+    while True:
+        time.sleep(interval)
+        count = len(rc.ids)
+        if count == last:
+            continue
+        try:
+            with open(path) as f:
+                info = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if info.get("engines") != count or info.get("workers") != count:
+            info["engines"] = info["workers"] = count
+            write_private(path, json.dumps(info) + "\n")
+            _log("%d ipyparallel engines registered" % count)
+        last = count
 
+
+def controller_endpoint(session_dir):
+    """The "controller" endpoint of a ready ipyparallel session's connection.json, as a list."""
+    path = os.path.join(session_dir, "connection.json")
+    try:
+        with open(path) as f:
+            info = json.load(f)
+    except (OSError, ValueError) as e:
+        sys.exit("hpc-jupyter: %s is not a ready ipyparallel session: %s" % (session_dir, e))
+    found = [e for e in info.get("endpoints", []) if e.get("name") == "controller"]
+    if info.get("kind") != "ipyparallel" or not found:
+        sys.exit(
+            "hpc-jupyter: %s is a %s session, not ipyparallel" % (session_dir, info.get("kind"))
+        )
+    return found
+
+
+def registration_port(session_dir):
     with open(client_file(session_dir)) as f:
         return json.load(f)["registration"]
 
@@ -106,8 +186,6 @@ def endpoint_name(channel):
 
 def client_endpoints(session_dir, address):
     """connection.json's endpoints for the client file's ports, all on ``address``."""
-    import json
-
     with open(client_file(session_dir)) as f:
         info = json.load(f)
     return [
@@ -122,16 +200,28 @@ def main(argv):
         print(registration_port(argv[1]))
         return
     if len(argv) == 3 and argv[0] == "endpoints":
-        import json
-
         print(json.dumps(client_endpoints(argv[1], argv[2])))
+        return
+    if len(argv) == 2 and argv[0] == "watch":
+        watch(argv[1])
+        return
+    if len(argv) == 2 and argv[0] == "controller":
+        print(json.dumps(controller_endpoint(argv[1])))
         return
     if len(argv) < 4 or argv[0] != "wait":
         sys.exit(
-            "usage: python -m hpc_jupyter.ipp_engine wait SESSION_DIR ENGINES TIMEOUT_S NODE... "
-            "| port SESSION_DIR | endpoints SESSION_DIR ADDRESS"
+            "usage: python -m hpc_jupyter.ipp_engine wait SESSION_DIR ENGINES TIMEOUT_S "
+            "[--prefix NAME] [--parent DIR] NODE... | port SESSION_DIR "
+            "| endpoints SESSION_DIR ADDRESS | watch SESSION_DIR | controller SESSION_DIR"
         )
-    print(wait_for_engines(argv[1], int(argv[2]), float(argv[3]), argv[4:]))
+    rest, prefix, parent = argv[4:], "", None
+    while rest and rest[0] in ("--prefix", "--parent"):
+        if rest[0] == "--prefix":
+            prefix = rest[1]
+        else:
+            parent = rest[1]
+        rest = rest[2:]
+    print(wait_for_engines(argv[1], int(argv[2]), float(argv[3]), rest, prefix, parent))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ describe('loadTemplates on the built-in templates', () => {
       'dask',
       'dask-workers',
       'ipyparallel',
+      'ipyparallel-engines',
       'jupyter',
       'kernel',
       'spark',
