@@ -5,7 +5,7 @@
  * card moves these same nodes in.
  */
 import { button, h } from './dom.js';
-import { parseNodeCount } from './session-format.js';
+import { parseNodeCount, type Scaling } from './session-format.js';
 import type { SessionActions } from './session-card.js';
 
 /** How long Copy says "Copied", and a message that is not an error stays. */
@@ -46,12 +46,12 @@ export class CardInline {
   }
 
   /** Opens the scale control on the cluster's current node count, or closes it again. */
-  toggleScale(): void {
+  toggleScale(scaling: Scaling): void {
     if (this.scaleForm !== undefined) {
       this.closeScale();
       return;
     }
-    const form = this.scaleControl(this.actions.workerNodes(this.id));
+    const form = this.scaleControl(this.actions.workerNodes(this.id), scaling);
     this.scaleForm = form;
     this.node.prepend(form);
     this.scaleButton()?.setAttribute('aria-expanded', 'true');
@@ -81,7 +81,7 @@ export class CardInline {
     return this.node.parentElement?.querySelector<HTMLElement>('[data-action="scale"]');
   }
 
-  private scaleControl(current: number): HTMLFormElement {
+  private scaleControl(current: number, scaling: Scaling): HTMLFormElement {
     const inputId = `hpcj-scale-${this.id}`;
     const input = h('input', {
       id: inputId,
@@ -106,8 +106,8 @@ export class CardInline {
     // Novalidate: the browser's own bubbles would say less than the line below the field.
     const form = h(
       'form',
-      { class: 'hpcj-scale', novalidate: '', 'aria-label': 'Scale the Dask cluster' },
-      h('label', { for: inputId }, 'Nodes of workers'),
+      { class: 'hpcj-scale', novalidate: '', 'aria-label': `Scale the ${scaling.engine} cluster` },
+      h('label', { for: inputId }, `Nodes of ${scaling.noun}`),
       h(
         'div',
         { class: 'hpcj-scale-row' },

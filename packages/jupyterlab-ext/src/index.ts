@@ -79,14 +79,15 @@ const plugin: JupyterFrontEndPlugin<IHpcJupyter> = {
         );
       }
     };
-    // As `%cluster scale N`: one job of extra workers up, or the newest extra jobs stopped.
+    // As `%cluster scale N`: one extra job of workers (Dask) or engines (ipyparallel) up, or the
+    // newest extra jobs stopped.
     const scale = async (id: string, nodes: number): Promise<string> => {
       const base = knownSession(id);
       const plan = scalePlan(base, model.sessions, nodes);
-      if (plan.start !== undefined) {
+      if (plan.template !== undefined && plan.start !== undefined) {
         await api.startSession({
           cluster: base.cluster,
-          template: 'dask-workers',
+          template: plan.template,
           params: plan.start,
         });
       }

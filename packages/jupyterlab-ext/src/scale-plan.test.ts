@@ -1,6 +1,6 @@
-// Scaling a Dask cluster from its card, as `%cluster scale N` does it (hpc_jupyter/magics.py):
-// which extra worker sessions count, what is started or stopped, and what the card says; and
-// what Copy on a card copies.
+// Scaling a Dask or ipyparallel cluster from its card, as `%cluster scale N` does it
+// (hpc_jupyter/magics.py): which extra sessions count, what is started or stopped, and what the
+// card says; and what Copy on a card copies.
 import { describe, expect, it } from 'vitest';
 import type { SessionRecord } from './agent-types.js';
 import { session } from './fixtures.testutil.js';
@@ -63,6 +63,7 @@ describe('the worker nodes of a Dask cluster', () => {
 describe('scalePlan', () => {
   it('scales 4 up to 8 with one dask-workers session, hours taken from the cluster', () => {
     expect(scalePlan(dask, [dask], 8)).toEqual({
+      template: 'dask-workers',
       start: { cluster: BASE, nodes: 4, hours: 2 },
       stop: [],
       summary: 'Adding 4 nodes of workers in a new job.',
@@ -155,6 +156,67 @@ describe('scalePlan', () => {
   });
 });
 
+describe('scaling an ipyparallel cluster', () => {
+  const ipp = session({
+    id: BASE,
+    template: 'ipyparallel',
+    state: 'ready',
+    params: { nodes: 4, hours: 1, cpusPerTask: 1, enginesPerNode: 2, startTimeoutSeconds: 60 },
+    nodes: ['n1', 'n2', 'n3', 'n4'],
+    connection: { kind: 'ipyparallel', endpoints: [{ name: 'controller', host: 'n1', port: 1 }] },
+  });
+  const engines = (nodes: number, minute: number, over: Partial<SessionRecord> = {}) =>
+    workers(nodes, minute, { template: 'ipyparallel-engines', ...over });
+
+  it('scales 4 up to 8 with one ipyparallel-engines session of the same shape', () => {
+    expect(scalePlan(ipp, [ipp], 8)).toEqual({
+      template: 'ipyparallel-engines',
+      start: { cluster: BASE, nodes: 4, hours: 1, cpusPerTask: 1, enginesPerNode: 2 },
+      stop: [],
+      summary: 'Adding 4 nodes of engines in a new job.',
+    });
+  });
+
+  it('counts its extra engine sessions only, not Dask workers that name it', () => {
+    const extra = engines(4, 1);
+    const all = [ipp, extra, workers(2, 2)];
+    expect(extraWorkers(ipp, all).map((r) => r.id)).toEqual([extra.id]);
+    expect(workerNodes(ipp, all)).toBe(8);
+    expect(scalePlan(ipp, all, 8).note).toBe('Already 8 nodes of engines.');
+  });
+
+  it('scales 8 back down to 4 by stopping the newest engine sessions', () => {
+    const older = engines(2, 1);
+    const newer = engines(2, 2);
+    expect(scalePlan(ipp, [ipp, older, newer], 6)).toEqual({
+      stop: [newer.id],
+      summary: 'Stopping 1 engine job.',
+    });
+    expect(scalePlan(ipp, [ipp, older, newer], 4)).toEqual({
+      stop: [newer.id, older.id],
+      summary: 'Stopping 2 engine jobs.',
+    });
+    expect(scalePlan(ipp, [ipp], 2).note).toBe(
+      "4 nodes of engines remain: the ipyparallel session's own 4 nodes cannot go.",
+    );
+  });
+
+  it('offers Scale on a ready ipyparallel session, not on its extra sessions', () => {
+    expect(cardActions(ipp).scale).toBe(true);
+    expect(cardActions({ ...ipp, state: 'starting' }).scale).toBe(false);
+    expect(cardActions(engines(2, 1)).scale).toBe(false);
+  });
+
+  it('plans nothing for a session that does not scale', () => {
+    const spark = session({ template: 'spark', state: 'ready', params: { nodes: 4 } });
+    expect(scalePlan(spark, [spark], 8)).toEqual({
+      stop: [],
+      summary: '',
+      note: 'A spark session does not scale.',
+    });
+  });
+});
+
 describe('the scale control’s node count', () => {
   it('takes a whole number of at least 1', () => {
     expect(parseNodeCount('8')).toEqual({ nodes: 8 });
@@ -166,7 +228,7 @@ describe('the scale control’s node count', () => {
 });
 
 describe('scale and copy on the cards', () => {
-  it('offers Scale on a ready Dask session only', () => {
+  it('offers Scale on a ready Dask session, not on its extra sessions', () => {
     expect(cardActions(dask).scale).toBe(true);
     expect(cardActions({ ...dask, state: 'queued' }).scale).toBe(false);
     expect(cardActions({ ...dask, state: 'stopping' }).scale).toBe(false);

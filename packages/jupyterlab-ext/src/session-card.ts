@@ -3,7 +3,7 @@ import type { SessionRecord } from './agent-types.js';
 import type { CardInline } from './card-inline.js';
 import { startCellDrag } from './cell-drag.js';
 import { button, h } from './dom.js';
-import { cardActions, cardLines, chipTone, clientCode } from './session-format.js';
+import { cardActions, cardLines, chipTone, clientCode, scalingOf } from './session-format.js';
 
 export interface SessionActions {
   open(id: string): void;
@@ -11,9 +11,9 @@ export interface SessionActions {
   insertClient(id: string): void;
   /** Puts what connects to the session on the clipboard; rejects with what went wrong. */
   copyConnection(id: string): Promise<void>;
-  /** Nodes running workers of a Dask session: its own and its extra worker sessions'. */
+  /** Nodes running workers (engines) of a Dask (ipyparallel) session: its own and its extra jobs'. */
   workerNodes(id: string): number;
-  /** Scales a Dask session to `nodes` nodes of workers; resolves to what the card should say. */
+  /** Scales a session to `nodes` nodes of workers (engines); resolves to what the card should say. */
   scale(id: string, nodes: number): Promise<string>;
   logs(id: string): void;
   stop(id: string): void;
@@ -29,6 +29,7 @@ export function sessionCard(
 ): HTMLElement {
   const lines = cardLines(s, now);
   const can = cardActions(s);
+  const scaling = scalingOf(s);
   // A cluster that stopped being ready cannot be scaled: the open control goes with it.
   if (!can.scale) inline.closeScale();
   const where = `${s.template} on ${s.cluster}${s.jobId === undefined ? '' : ` · job ${s.jobId}`}`;
@@ -75,15 +76,16 @@ export function sessionCard(
         ),
       can.copy !== undefined && inline.copyButton(COPY_TITLES[can.copy]),
       can.scale &&
+        scaling !== undefined &&
         button(
           'Scale…',
           () => {
-            inline.toggleScale();
+            inline.toggleScale(scaling);
           },
           {
             'data-action': 'scale',
             'aria-expanded': String(inline.scaleOpen),
-            title: 'Add or remove nodes of Dask workers (extra worker jobs)',
+            title: `Add or remove nodes of ${scaling.engine} ${scaling.noun} (extra ${scaling.one} jobs)`,
           },
         ),
       can.logs &&

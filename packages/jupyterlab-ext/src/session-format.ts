@@ -1,7 +1,7 @@
 /**
  * What a session card says, as plain strings: the state chip, queue reason and expected start,
- * elapsed and remaining walltime, nodes, which actions apply, and what scaling a Dask cluster
- * asks of the agent. Pure, so it is tested in Node.
+ * elapsed and remaining walltime, nodes, which actions apply, and what scaling a Dask or
+ * ipyparallel cluster asks of the agent. Pure, so it is tested in Node.
  */
 import {
   hasEnded,
@@ -92,7 +92,7 @@ export interface CardActions {
   readonly insertClient: boolean;
   /** What Copy puts on the clipboard: the client code, or the URL that opens the Jupyter server. */
   readonly copy?: 'client-code' | 'url';
-  /** A ready Dask session: extra worker jobs can be added to it or stopped again. */
+  /** A ready Dask or ipyparallel session: extra worker jobs can be added to it or stopped again. */
   readonly scale: boolean;
   readonly logs: boolean;
   readonly stop: boolean;
@@ -109,7 +109,7 @@ export function cardActions(s: SessionRecord): CardActions {
     dashboards: dashboards(s),
     insertClient,
     ...(insertClient ? { copy: 'client-code' } : open ? { copy: 'url' } : {}),
-    scale: s.template === 'dask' && s.state === 'ready',
+    scale: scalingOf(s) !== undefined && s.state === 'ready',
     logs: s.jobId !== undefined,
     stop: !ended && s.state !== 'stopping',
     relaunch: ended,
@@ -178,40 +178,6 @@ export function clientCode(s: SessionRecord): string | undefined {
 /** The name a client of each engine has in a notebook, as the kernels in the jobs call it. */
 const CLIENT_VARIABLES = { dask: 'client', ipyparallel: 'rc' } as const;
 
-/** What scaling a Dask cluster asks of the agent. */
-export interface ScalePlan {
-  /** Parameters of the one `dask-workers` session to start on the Dask session's cluster. */
-  readonly start?: Readonly<Record<string, ParamValue>>;
-  /** Extra worker sessions to stop, newest first. */
-  readonly stop: readonly string[];
-  /** What was asked of the agent, for the card to say. */
-  readonly summary: string;
-  /** Why the cluster will not have exactly N nodes, or that it already has. */
-  readonly note?: string;
-}
-
-/** The live `dask-workers` sessions that joined the Dask session `base`. */
-export function extraWorkers(base: SessionRecord, all: readonly SessionRecord[]): SessionRecord[] {
-  return all.filter(
-    (r) =>
-      r.template === 'dask-workers' &&
-      r.params['cluster'] === base.id &&
-      !hasEnded(r.state) &&
-      r.state !== 'stopping',
-  );
-}
-
-/** Nodes running workers of the Dask session `base`: its own and its extra worker sessions'. */
-export function workerNodes(base: SessionRecord, all: readonly SessionRecord[]): number {
-  return extraWorkers(base, all).reduce((n, r) => n + paramNodes(r), ownNodes(base));
-}
-
-/**
- * Scaling the Dask session `base` to `target` nodes of workers, as `%cluster scale N` does it
- * (hpc_jupyter/magics.py), so the sidebar and the magic agree: up by one `dask-workers` session
- * for the missing nodes, down by stopping the newest extra worker sessions while that keeps at
- * least `target` nodes. The Dask session's own nodes stay: its job runs the scheduler too.
- */
 /**
  * What extra workers copy from the Dask session they join, so they look like its own workers (and
  * fit where they fit): where they run, for how long, and each node's shape.
@@ -227,26 +193,117 @@ export const WORKER_SHAPE = [
   'threadsPerWorker',
 ] as const;
 
+/** The same for extra engines of an ipyparallel session (the ipyparallel manifest's shape). */
+export const ENGINE_SHAPE = [
+  'partition',
+  'account',
+  'qos',
+  'hours',
+  'cpusPerTask',
+  'memoryGiB',
+  'enginesPerNode',
+] as const;
+
+/** How a cluster of one engine grows and shrinks: by extra jobs of another template. */
+export interface Scaling {
+  /** The template of the extra jobs, whose `cluster` parameter names the session they join. */
+  readonly template: string;
+  /** The parameters the extra jobs copy from the session. */
+  readonly shape: readonly string[];
+  /** "Dask", "ipyparallel": whose session it is, for the card. */
+  readonly engine: string;
+  /** What runs on the nodes, plural and singular: "workers", "worker". */
+  readonly noun: string;
+  readonly one: string;
+}
+
+/** The sessions that scale, by template (as `%cluster scale N` in hpc_jupyter/magics.py). */
+export const SCALING: Readonly<Record<string, Scaling>> = {
+  dask: {
+    template: 'dask-workers',
+    shape: WORKER_SHAPE,
+    engine: 'Dask',
+    noun: 'workers',
+    one: 'worker',
+  },
+  ipyparallel: {
+    template: 'ipyparallel-engines',
+    shape: ENGINE_SHAPE,
+    engine: 'ipyparallel',
+    noun: 'engines',
+    one: 'engine',
+  },
+};
+
+/** How the session scales, or undefined when it does not. */
+export function scalingOf(s: SessionRecord): Scaling | undefined {
+  return Object.hasOwn(SCALING, s.template) ? SCALING[s.template] : undefined;
+}
+
+/** What scaling a Dask or ipyparallel cluster asks of the agent. */
+export interface ScalePlan {
+  /** The template of the one extra session to start (`dask-workers`, `ipyparallel-engines`). */
+  readonly template?: string;
+  /** Parameters of that session, on the cluster of the session it joins. */
+  readonly start?: Readonly<Record<string, ParamValue>>;
+  /** Extra sessions to stop, newest first. */
+  readonly stop: readonly string[];
+  /** What was asked of the agent, for the card to say. */
+  readonly summary: string;
+  /** Why the cluster will not have exactly N nodes, or that it already has. */
+  readonly note?: string;
+}
+
+/** The live extra sessions (`dask-workers`, `ipyparallel-engines`) that joined `base`. */
+export function extraWorkers(base: SessionRecord, all: readonly SessionRecord[]): SessionRecord[] {
+  const template = scalingOf(base)?.template;
+  return all.filter(
+    (r) =>
+      r.template === template &&
+      r.params['cluster'] === base.id &&
+      !hasEnded(r.state) &&
+      r.state !== 'stopping',
+  );
+}
+
+/** Nodes running workers or engines of `base`: its own and its extra sessions'. */
+export function workerNodes(base: SessionRecord, all: readonly SessionRecord[]): number {
+  return extraWorkers(base, all).reduce((n, r) => n + paramNodes(r), ownNodes(base));
+}
+
+/**
+ * Scaling the Dask or ipyparallel session `base` to `target` nodes of workers (engines), as
+ * `%cluster scale N` does it (hpc_jupyter/magics.py), so the sidebar and the magic agree: up by
+ * one extra session for the missing nodes, down by stopping the newest extra sessions while that
+ * keeps at least `target` nodes. The session's own nodes stay: its job runs the scheduler (or
+ * controller) too.
+ */
 export function scalePlan(
   base: SessionRecord,
   all: readonly SessionRecord[],
   target: number,
 ): ScalePlan {
+  const scaling = scalingOf(base);
+  if (scaling === undefined) {
+    return { stop: [], summary: '', note: `A ${base.template} session does not scale.` };
+  }
+  const { noun, one } = scaling;
   const extra = extraWorkers(base, all);
   let total = workerNodes(base, all);
   if (target > total) {
     const nodes = target - total;
     const shape = Object.fromEntries(
-      WORKER_SHAPE.filter((k) => base.params[k] !== undefined).map((k) => [k, base.params[k]]),
+      scaling.shape.filter((k) => base.params[k] !== undefined).map((k) => [k, base.params[k]]),
     );
     return {
+      template: scaling.template,
       start: { cluster: base.id, nodes, ...shape },
       stop: [],
-      summary: `Adding ${nodesText(nodes)} of workers in a new job.`,
+      summary: `Adding ${nodesText(nodes)} of ${noun} in a new job.`,
     };
   }
   if (target === total) {
-    return { stop: [], summary: '', note: `Already ${nodesText(total)} of workers.` };
+    return { stop: [], summary: '', note: `Already ${nodesText(total)} of ${noun}.` };
   }
   const stop: string[] = [];
   // Newest first; a session too big to go is skipped and an older, smaller one may still go.
@@ -257,14 +314,14 @@ export function scalePlan(
     total -= n;
   }
   const summary =
-    stop.length === 0 ? '' : `Stopping ${stop.length} worker job${stop.length === 1 ? '' : 's'}.`;
+    stop.length === 0 ? '' : `Stopping ${stop.length} ${one} job${stop.length === 1 ? '' : 's'}.`;
   if (total === target) return { stop, summary };
   const own = ownNodes(base);
   const why =
     target < own
-      ? `the Dask session's own ${nodesText(own)} cannot go`
-      : 'extra worker jobs stop whole';
-  return { stop, summary, note: `${nodesText(total)} of workers remain: ${why}.` };
+      ? `the ${scaling.engine} session's own ${nodesText(own)} cannot go`
+      : `extra ${one} jobs stop whole`;
+  return { stop, summary, note: `${nodesText(total)} of ${noun} remain: ${why}.` };
 }
 
 /** The node count typed into the scale control, or what is wrong with it. */
@@ -277,7 +334,7 @@ export function parseNodeCount(text: string): { nodes: number } | { error: strin
   return { nodes };
 }
 
-/** A Dask session's own nodes: where its job runs, else as many as it asked for. */
+/** A session's own nodes: where its job runs, else as many as it asked for. */
 function ownNodes(s: SessionRecord): number {
   return s.nodes !== undefined && s.nodes.length > 0 ? s.nodes.length : paramNodes(s);
 }
