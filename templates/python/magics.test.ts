@@ -2,8 +2,9 @@
  * The `%cluster` magics' own logic, run in the job venv's Python with an IPython shell and an
  * agent stand-in that answers like the real one (the real agent and cluster are in
  * test/e2e/magics.test.ts): parsing, the parameters sent, the progress line, the sessions table,
- * a start that follows the session from queued to ready, and one that fails with its log; and
- * that hpc_jupyter.agent looks for the agent's socket where the agent listens.
+ * a start that follows the session from queued to ready, and one that fails with its log; what
+ * `%cluster scale` starts or stops for Dask and ipyparallel sessions; and that
+ * hpc_jupyter.agent looks for the agent's socket where the agent listens.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -100,6 +101,61 @@ try:
 except UsageError as e:
     out["failed"] = str(e)
 
+
+class ScaleAgent:
+    """A cluster session and the extra sessions the agent lists beside it."""
+
+    def __init__(self, base, extra=()):
+        self.base, self.extra, self.calls = base, list(extra), []
+
+    def session(self, session_id):
+        return self.base
+
+    def sessions(self):
+        return [self.base] + self.extra
+
+    def start(self, cluster, template, params):
+        self.calls.append(["start", cluster, template, params])
+        return {"id": "s0000000000ee", "template": template, "state": "submitting"}
+
+    def stop(self, session_id):
+        self.calls.append(["stop", session_id])
+        return {"id": session_id, "state": "stopping"}
+
+
+def scale(base, extra, line):
+    import contextlib, io
+    agent = ScaleAgent(base, extra)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        try:
+            Recorder(shell, agent_factory=lambda: agent, poll_seconds=0).cluster(line)
+        except UsageError as e:
+            return {"error": str(e)}
+    return {"calls": agent.calls, "printed": printed.getvalue()}
+
+
+def extra(template, sid, nodes, minute, state="ready"):
+    return {"id": sid, "template": template, "state": state, "params": {"cluster": BASE, "nodes": nodes},
+            "createdAt": "2026-01-01T10:%02d:00Z" % minute}
+
+
+BASE = "s0123456789ab"
+ipp = {"id": BASE, "template": "ipyparallel", "cluster": "testlab", "state": "ready",
+       "nodes": ["n1", "n2", "n3", "n4"],
+       "params": {"nodes": 4, "hours": 1, "cpusPerTask": 1, "enginesPerNode": 2,
+                  "startTimeoutSeconds": 60}}
+older = extra("ipyparallel-engines", "s000000000001", 2, 1)
+newer = extra("ipyparallel-engines", "s000000000002", 2, 2)
+others = [extra("dask-workers", "s000000000003", 2, 3),
+          extra("ipyparallel-engines", "s000000000004", 2, 4, state="stopping")]
+out["scale_ipp_up"] = scale(ipp, others, "scale 8 " + BASE)
+out["scale_ipp_down"] = scale(ipp, [older, newer] + others, "scale 6 " + BASE)
+out["scale_ipp_base"] = scale(ipp, [older, newer], "scale 2 " + BASE)
+dask = dict(ipp, template="dask", params={"nodes": 4, "workersPerNode": 2, "threadsPerWorker": 1})
+out["scale_dask_up"] = scale(dask, [], "scale 5 " + BASE)
+out["scale_spark"] = scale(dict(ipp, template="spark"), [], "scale 8 " + BASE)
+
 os.environ["SLURM_JOB_ID"] = "77"
 os.environ["SLURM_JOB_NUM_NODES"] = "2"
 try:
@@ -130,6 +186,18 @@ interface Checks {
   failed: string | null;
   in_allocation: string | null;
   spark: string | null;
+  scale_ipp_up: Scaled;
+  scale_ipp_down: Scaled;
+  scale_ipp_base: Scaled;
+  scale_dask_up: Scaled;
+  scale_spark: Scaled;
+}
+
+/** What `%cluster scale` asked of the agent and printed, or the usage error it raised. */
+interface Scaled {
+  calls?: unknown[][];
+  printed?: string;
+  error?: string;
 }
 
 function runChecks(): Checks {
@@ -143,9 +211,10 @@ function runChecks(): Checks {
   }
 }
 
-describe('%cluster', () => {
-  const checks = runChecks();
+// One Python run for every check below.
+const checks = runChecks();
 
+describe('%cluster', () => {
   it('refuses bad lines with a usage message', () => {
     expect(checks.bad_engine).toMatch(/invalid choice: 'hadoop'/);
     expect(checks.bad_param).toMatch(/NAME=VALUE/);
@@ -190,6 +259,45 @@ describe('%cluster', () => {
   it('refuses more nodes than the allocation has, and Spark from outside its job', () => {
     expect(checks.in_allocation).toMatch(/-n 4, but this allocation has 2 node\(s\)/);
     expect(checks.spark).toMatch(/Spark Connect/);
+  });
+});
+
+describe('%cluster scale', () => {
+  it('scales an ipyparallel session up by one ipyparallel-engines job of its shape', () => {
+    expect(checks.scale_ipp_up.calls).toEqual([
+      [
+        'start',
+        'testlab',
+        'ipyparallel-engines',
+        { cluster: 's0123456789ab', nodes: 4, hours: 1, cpusPerTask: 1, enginesPerNode: 2 },
+      ],
+    ]);
+    expect(checks.scale_ipp_up.printed).toBe(
+      'Adding 4 node(s) of engines: session s0000000000ee\n',
+    );
+  });
+
+  it('scales down by stopping the newest extra engine jobs, never the session’s own nodes', () => {
+    expect(checks.scale_ipp_down.calls).toEqual([['stop', 's000000000002']]);
+    expect(checks.scale_ipp_base.calls).toEqual([
+      ['stop', 's000000000002'],
+      ['stop', 's000000000001'],
+    ]);
+    expect(checks.scale_ipp_base.printed).toContain(
+      "4 node(s) of engines remain (the session's own 4 cannot go).",
+    );
+  });
+
+  it('scales a Dask session with dask-workers, and refuses other engines', () => {
+    expect(checks.scale_dask_up.calls).toEqual([
+      [
+        'start',
+        'testlab',
+        'dask-workers',
+        { cluster: 's0123456789ab', nodes: 1, workersPerNode: 2, threadsPerWorker: 1 },
+      ],
+    ]);
+    expect(checks.scale_spark.error).toMatch(/only Dask and ipyparallel sessions can be scaled/);
   });
 });
 

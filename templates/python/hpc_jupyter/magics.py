@@ -10,7 +10,10 @@ batch job, follows it and forwards its ports; so sessions started here are the s
 CLI, JupyterLab and VS Code show. ``start`` shows the job's progress while it is queued and
 starting (one display, updated in place) and, once every worker or engine has registered, binds
 ``client`` (Dask) or ``rc`` (ipyparallel, ``%px`` active) in the user namespace, connected
-through the agent (:mod:`hpc_jupyter.client`). ID defaults to the session last started here.
+through the agent (:mod:`hpc_jupyter.client`). ``scale N`` makes a Dask or ipyparallel session
+run workers (engines) on N nodes in all: up by one extra job (``dask-workers``,
+``ipyparallel-engines``) for the missing nodes, down by stopping the newest extra jobs; the
+session's own nodes stay. ID defaults to the session last started here.
 The cluster defaults to ``$HPC_JUPYTER_CLUSTER``, else ``local`` (this machine).
 
 Inside an allocation (``SLURM_JOB_ID`` set, e.g. a kernel of a ``kernel`` session) and without
@@ -46,6 +49,13 @@ WORKER_SHAPE = (
     "workersPerNode",
     "threadsPerWorker",
 )
+# The same for extra ipyparallel engines (the ipyparallel manifest's shape).
+ENGINE_SHAPE = ("partition", "account", "qos", "hours", "cpusPerTask", "memoryGiB", "enginesPerNode")
+# How each engine's session scales: the template of its extra jobs, what they copy, what they run.
+SCALING = {
+    "dask": ("dask-workers", WORKER_SHAPE, "workers"),
+    "ipyparallel": ("ipyparallel-engines", ENGINE_SHAPE, "engines"),
+}
 # What each engine binds in the user namespace.
 BOUND_NAME = {"dask": "client", "ipyparallel": "rc"}
 
@@ -82,7 +92,7 @@ def _parser():
     logs = sub.add_parser("logs", help="the end of the job's log")
     logs.add_argument("id", nargs="?")
     logs.add_argument("-n", "--lines", type=int, default=40)
-    scale = sub.add_parser("scale", help="Dask: this many nodes of workers in all")
+    scale = sub.add_parser("scale", help="Dask, ipyparallel: this many nodes of workers in all")
     scale.add_argument("nodes", type=int)
     scale.add_argument("id", nargs="?")
     return parser
@@ -115,7 +125,7 @@ def workers_text(record):
     expected = raw.get("expected_workers", raw.get("expected_engines"))
     if count is None:
         return ""
-    noun = "engines" if record.get("template") == "ipyparallel" else "workers"
+    noun = "engines" if str(record.get("template", "")).startswith("ipyparallel") else "workers"
     return "%s/%s %s" % (count, expected if expected is not None else "?", noun)
 
 
@@ -375,18 +385,20 @@ class ClusterMagics(Magics):
         print(progress_text(record))
 
     def _scale(self, args):
-        """Dask: submits (or stops) extra worker jobs so that N nodes run workers in all."""
+        """Dask, ipyparallel: submits (or stops) extra worker (engine) jobs so that N nodes run
+        workers (engines) in all."""
         session_id = self._id(args)
         if session_id in self._allocation:
             raise UsageError("%cluster scale: clusters inside an allocation cannot be scaled yet.")
         agent = self.agent()
         base = agent.session(session_id)
-        if base.get("template") != "dask":
-            raise UsageError("%cluster scale: only Dask sessions can be scaled so far.")
+        if base.get("template") not in SCALING:
+            raise UsageError("%cluster scale: only Dask and ipyparallel sessions can be scaled.")
+        template, shape, noun = SCALING[base["template"]]
         extra = [
             r
             for r in agent.sessions()
-            if r.get("template") == "dask-workers"
+            if r.get("template") == template
             and (r.get("params") or {}).get("cluster") == session_id
             and r.get("state") not in FINAL_STATES + ("stopping",)
         ]
@@ -396,9 +408,9 @@ class ClusterMagics(Magics):
             params = {"cluster": session_id, "nodes": args.nodes - total}
             # The extra workers look like the session's own (and fit where they fit).
             base_params = base.get("params") or {}
-            params.update({k: base_params[k] for k in WORKER_SHAPE if k in base_params})
-            added = agent.start(base["cluster"], "dask-workers", params)
-            print("Adding %d node(s) of workers: session %s" % (params["nodes"], added["id"]))
+            params.update({k: base_params[k] for k in shape if k in base_params})
+            added = agent.start(base["cluster"], template, params)
+            print("Adding %d node(s) of %s: session %s" % (params["nodes"], noun, added["id"]))
             return None
         # Down: stop the newest extra jobs while that keeps at least N nodes.
         for r in sorted(extra, key=lambda r: r.get("createdAt", ""), reverse=True):
@@ -407,9 +419,14 @@ class ClusterMagics(Magics):
                 continue
             agent.stop(r["id"])
             total -= n
-            print("Stopping %s (%d node(s) of workers)" % (r["id"], n))
+            print("Stopping %s (%d node(s) of %s)" % (r["id"], n, noun))
         if total != args.nodes:
-            print("%d node(s) of workers remain (the session's own %d cannot go)." % (total, nodes))
+            why = (
+                "the session's own %d cannot go" % nodes
+                if args.nodes < nodes
+                else "extra jobs stop whole"
+            )
+            print("%d node(s) of %s remain (%s)." % (total, noun, why))
         return None
 
 
