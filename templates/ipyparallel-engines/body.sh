@@ -9,7 +9,7 @@
 
 session=$PWD
 logs=$session/logs
-profile=$session/ipyparallel
+profile=$session/ipengine
 parent=$(dirname -- "$session")/${HPCJ_PARAM_CLUSTER:?no ipyparallel session given}
 for dir in "$logs" "$profile"; do
   { [ -d "$dir" ] || mkdir -m 700 "$dir"; } || hpcj_die "cannot create $dir"
