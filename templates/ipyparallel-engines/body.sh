@@ -28,16 +28,18 @@ expected=$((${#nodes[@]} * per_node))
 # One log per engine in ./logs, so a stall can show the tail of each node that is short. The
 # engines' profile (pid and startup files) is this session's own, not the cluster's.
 # shellcheck disable=SC2016 # expanded by each copy's shell
-hpcj_each_task bash -c 'log=$1/ipengine-$HPCJ_NODE_NAME-$HPCJ_RANK.log; name=$2-$HPCJ_NODE_NAME-$HPCJ_RANK
-shift 2; exec "$@" --Session.session="$name" >>"$log" 2>&1' \
+hpcj_each_task bash -c 'log=$1/ipengine-$HPCJ_NODE_NAME-$HPCJ_RANK.log
+name=$2-$HPCJ_NODE_NAME-$HPCJ_RANK; shift 2; exec "$@" --Session.session="$name" >>"$log" 2>&1' \
   hpcj-ipp "$logs" "$HPCJ_SESSION_ID" "$HPCJ_PYTHON" -m hpc_jupyter.ipp_extra_engine \
   --profile-dir="$profile" --file="$engine_file" &
 
-hpcj_log "waiting for $expected extra ipyparallel engines ($per_node per node) to register with the controller of $HPCJ_PARAM_CLUSTER"
+hpcj_log "waiting for $expected extra ipyparallel engines ($per_node per node) to register" \
+  "with the controller of $HPCJ_PARAM_CLUSTER"
 count_file=$session/.ipp-engines
 hpcj_run hpcj_python -m hpc_jupyter.ipp_engine wait "$session" "$expected" \
   "${HPCJ_PARAM_START_TIMEOUT_SECONDS:-300}" --prefix "$HPCJ_SESSION_ID-" --parent "$parent" \
-  "${nodes[@]}" >"$count_file" || hpcj_die "the extra ipyparallel engines did not register; see the messages above"
+  "${nodes[@]}" >"$count_file" ||
+  hpcj_die "the extra ipyparallel engines did not register; see the messages above"
 read -r count <"$count_file"
 rm -f -- "$count_file"
 

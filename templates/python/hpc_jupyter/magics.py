@@ -50,7 +50,15 @@ WORKER_SHAPE = (
     "threadsPerWorker",
 )
 # The same for extra ipyparallel engines (the ipyparallel manifest's shape).
-ENGINE_SHAPE = ("partition", "account", "qos", "hours", "cpusPerTask", "memoryGiB", "enginesPerNode")
+ENGINE_SHAPE = (
+    "partition",
+    "account",
+    "qos",
+    "hours",
+    "cpusPerTask",
+    "memoryGiB",
+    "enginesPerNode",
+)
 # How each engine's session scales: the template of its extra jobs, what they copy, what they run.
 SCALING = {
     "dask": ("dask-workers", WORKER_SHAPE, "workers"),
