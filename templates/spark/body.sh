@@ -4,7 +4,9 @@
 # cores and memory and its work and local directories on node-local temporary space. One secret
 # per job, made here, lives only in ./spark/spark.conf (0600), which master, workers and drivers
 # read with --properties-file: authentication, AES/GCM network encryption, no REST submission,
-# no kill links in the UIs. The job is ready when every worker has registered with the master.
+# no kill links in the UIs. The job is ready when every worker has registered with the master
+# (and, with connectServer, once the Spark Connect server on the first node ran a task on every
+# core for a client that showed its token).
 
 session=$PWD
 logs=$session/logs
@@ -100,12 +102,35 @@ hpcj_run hpcj_python -m hpc_jupyter.spark_engine wait "$session" "$expected" \
 read -r count <"$count_file"
 rm -f -- "$count_file"
 
+# Spark Connect: the cluster's one driver, for clients in the job and outside it (through the
+# agent's forward to the "connect" endpoint), each showing the token from spark/connect.token.
+connect_endpoint='' connect_server=false
+if [ "${HPCJ_PARAM_CONNECT_SERVER:-false}" = true ]; then
+  connect_server=true
+  connect_port=$(hpcj_free_port) || hpcj_die "cannot find a free port"
+  hpcj_python -m hpc_jupyter.spark_engine connect-conf "$session" "$connect_port" "$address" ||
+    hpcj_die "cannot write the Spark Connect server's properties file"
+  hpcj_log "starting the Spark Connect server on $address:$connect_port"
+  # spark-submit sizes the Connect server like a daemon (SPARK_DAEMON_MEMORY), but it is the
+  # driver: it gets a driver's default heap (Spark refuses less than 450 MiB) and full JIT. Its
+  # clients' Python UDFs run in PYSPARK_PYTHON (not spark.pyspark.python), else in `python3`.
+  SPARK_LOCAL_IP=$address SPARK_DAEMON_MEMORY=1g SPARK_DAEMON_JAVA_OPTS='' \
+    PYSPARK_PYTHON=$HPCJ_PYTHON "$SPARK_HOME/bin/spark-submit" \
+    --class org.apache.spark.sql.connect.service.SparkConnectServer \
+    --name "Spark Connect server" --properties-file "$session/spark/connect.conf" \
+    >>"$logs/spark-connect.log" 2>&1 &
+  hpcj_run hpcj_python -m hpc_jupyter.spark_engine connect-wait "$session" \
+    "${HPCJ_PARAM_START_TIMEOUT_SECONDS:-300}" "$!" "$((count * cores))" ||
+    hpcj_die "the Spark Connect server did not start; see the messages above"
+  connect_endpoint=,$(hpcj_json name=connect host="$address" port:="$connect_port")
+fi
+
 connection=$(hpcj_json kind=spark node="$(hpcj_node_name)" host="$address" \
   master="$master" workers:="$count" expected_workers:="$expected" cores_per_worker:="$cores" \
-  memory_per_worker_mib:="$memory" \
+  memory_per_worker_mib:="$memory" connect_server:="$connect_server" \
   endpoints:="[$(hpcj_json name=master host="$address" port:="$port"),$(hpcj_json \
     name=master-ui host="$address" port:="$ui_port"),$(hpcj_json \
-    name=app-ui host="$address" port:="$app_ui_port")]") ||
+    name=app-ui host="$address" port:="$app_ui_port")$connect_endpoint]") ||
   hpcj_die "cannot describe the Spark cluster"
 
 # Ready: connection.json and wait for the master; or, in a kernel's job (spark-kernel), on to

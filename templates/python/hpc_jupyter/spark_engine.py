@@ -4,11 +4,20 @@
 Usage (from templates/spark/body.sh):
   python -m hpc_jupyter.spark_engine conf SESSION_DIR MASTER_URL APP_UI_PORT EXECUTOR_MEMORY
   python -m hpc_jupyter.spark_engine wait SESSION_DIR WORKERS TIMEOUT_S MASTER_UI_URL NODE...
+  python -m hpc_jupyter.spark_engine connect-conf SESSION_DIR PORT DRIVER_ADDRESS
+  python -m hpc_jupyter.spark_engine connect-wait SESSION_DIR TIMEOUT_S SERVER_PID SLOTS
 
 The secret is made here, once per job, and written only into SESSION_DIR/spark/spark.conf
 (0600). Daemons and drivers read it with --properties-file, so it never reaches argv: pyspark
 would pass a SparkConf's entries to spark-submit as --conf arguments, so the driver gets the file
 through PYSPARK_SUBMIT_ARGS instead.
+
+With a Spark Connect server (the template's connectServer), the server is the cluster's driver
+and every client, in the job or outside it, is a Connect client that shows a token. The token is
+made here too, into SESSION_DIR/spark/connect.token and the server's own properties file
+spark/connect.conf (both 0600). gRPC sends a token only over a secure channel; to ``localhost``
+pyspark uses gRPC's local credentials, which is why clients reach the server as localhost: in the
+job on the server's node, outside it through the agent's loopback forward.
 """
 
 import json
@@ -26,6 +35,9 @@ from .files import make_private_dir, tail, write_private
 CONF_DIR = "spark"
 CONF_FILE = os.path.join(CONF_DIR, "spark.conf")
 INFO_FILE = os.path.join(CONF_DIR, "master.json")
+CONNECT_CONF_FILE = os.path.join(CONF_DIR, "connect.conf")
+CONNECT_TOKEN_FILE = os.path.join(CONF_DIR, "connect.token")
+CONNECT_INFO_FILE = os.path.join(CONF_DIR, "connect.json")
 
 
 def write_conf(session_dir, master_url, app_ui_port, executor_memory):
@@ -152,6 +164,94 @@ def _log(message):
     print("%s hpc-jupyter: %s" % (stamp, message), file=sys.stderr, flush=True)
 
 
+def write_connect_conf(session_dir, port, driver_address):
+    """The Connect server's properties: the cluster's (its secret too), the server's port and a
+    fresh token, which also goes alone into connect.token for clients."""
+    with open(os.path.join(session_dir, CONF_FILE)) as f:
+        base = f.read()
+    token = secrets.token_urlsafe(32)
+    props = {
+        "spark.connect.authenticate.token": token,
+        "spark.connect.grpc.binding.port": str(port),
+        "spark.driver.host": driver_address,
+        "spark.driver.bindAddress": driver_address,
+    }
+    text = base + "".join("%s %s\n" % item for item in props.items())
+    write_private(os.path.join(session_dir, CONNECT_CONF_FILE), text)
+    write_private(os.path.join(session_dir, CONNECT_TOKEN_FILE), token + "\n")
+    write_private(os.path.join(session_dir, CONNECT_INFO_FILE), json.dumps({"port": port}))
+
+
+def connect_url(port, token):
+    """The Connect URL for a server on this machine's loopback (see the module's note)."""
+    return "sc://localhost:%d/;token=%s" % (port, token)
+
+
+def connect_remote(session_dir=None):
+    """A Spark Connect session on the job's Connect server (a kernel on the server's node)."""
+    directory = _session_dir(session_dir)
+    with open(os.path.join(directory, CONNECT_INFO_FILE)) as f:
+        port = int(json.load(f)["port"])
+    with open(os.path.join(directory, CONNECT_TOKEN_FILE)) as f:
+        token = f.read().strip()
+    from pyspark.sql import SparkSession
+
+    return SparkSession.builder.remote(connect_url(port, token)).getOrCreate()
+
+
+def has_connect_server(session_dir=None):
+    return os.path.exists(os.path.join(_session_dir(session_dir), CONNECT_INFO_FILE))
+
+
+def wait_for_connect(session_dir, timeout, server_pid, slots):
+    """Ready means usable: a Connect client with the token runs one task on each of ``slots``
+    cores (which also starts the executors' Python workers, as warm_python_workers does for a
+    kernel's driver). Gives up after ``timeout`` s or when the server process is gone."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    with open(os.path.join(session_dir, CONNECT_INFO_FILE)) as f:
+        port = int(json.load(f)["port"])
+    while time.monotonic() < deadline and _alive(server_pid):
+        # The Connect client retries an absent server for minutes: knock first.
+        try:
+            socket.create_connection(("localhost", port), timeout=2).close()
+        except OSError as e:
+            last_error = e
+            time.sleep(0.5)
+            continue
+        try:
+            spark = connect_remote(session_dir)
+            from pyspark.sql.functions import udf
+
+            ran = udf(lambda _: socket.gethostname())
+            rows = spark.range(0, slots, 1, slots).select(ran("id")).collect()
+            _log("Spark Connect server answers; %d tasks ran" % len(rows))
+            spark.stop()
+            return
+        except Exception as e:  # not listening yet, or still registering with the master
+            last_error = e
+            time.sleep(1)
+    log = os.path.join(session_dir, "logs", "spark-connect.log")
+    sys.exit(
+        "hpc-jupyter: the Spark Connect server did not answer within %g s (%s)\n"
+        "--- last lines of %s ---\n%s" % (timeout, last_error or "it exited", log, tail(log))
+    )
+
+
+def _alive(pid):
+    """Whether ``pid`` runs: not gone, and not a zombie its parent (the job's shell) has yet to
+    reap, which os.kill(pid, 0) would count as alive."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
+
+
 def alive_workers(master_ui):
     with urllib.request.urlopen(master_ui.rstrip("/") + "/json/", timeout=10) as r:
         state = json.load(r)
@@ -202,10 +302,16 @@ def main(argv):
         write_conf(argv[1], argv[2], int(argv[3]), argv[4])
     elif len(argv) >= 5 and argv[0] == "wait":
         print(wait_for_workers(argv[1], int(argv[2]), float(argv[3]), argv[4], argv[5:]))
+    elif len(argv) == 4 and argv[0] == "connect-conf":
+        write_connect_conf(argv[1], int(argv[2]), argv[3])
+    elif len(argv) == 5 and argv[0] == "connect-wait":
+        wait_for_connect(argv[1], float(argv[2]), int(argv[3]), max(1, int(argv[4])))
     else:
         sys.exit(
             "usage: python -m hpc_jupyter.spark_engine conf SESSION_DIR MASTER_URL APP_UI_PORT "
-            "EXECUTOR_MEMORY | wait SESSION_DIR WORKERS TIMEOUT_S MASTER_UI_URL NODE..."
+            "EXECUTOR_MEMORY | wait SESSION_DIR WORKERS TIMEOUT_S MASTER_UI_URL NODE... | "
+            "connect-conf SESSION_DIR PORT DRIVER_ADDRESS | connect-wait SESSION_DIR TIMEOUT_S "
+            "SERVER_PID SLOTS"
         )
 
 

@@ -5,7 +5,8 @@ In IPython (a kernel's start-up file, ``--IPKernelApp.exec_lines``, or by hand):
     from hpc_jupyter.startup import *   # noqa: F403
 
 gives ``client`` in a Dask job, ``rc`` (with ``%px`` active) in an ipyparallel job, and ``spark``
-and ``sc`` in a Spark job. Which engine it is comes from $HPCJ_TEMPLATE, else from the files in
+and ``sc`` in a Spark job (``spark`` alone, a Spark Connect session, when the job runs a Connect
+server: that server is then the cluster's driver, and Connect has no SparkContext). Which engine it is comes from $HPCJ_TEMPLATE, else from the files in
 the session directory ($HPCJ_SESSION_DIR, else the working directory).
 """
 
@@ -51,8 +52,12 @@ def _start():
         globals()["rc"] = rc
         __all__.append("rc")
     elif engine == "spark":
-        from .spark_engine import connect
+        from .spark_engine import connect, connect_remote, has_connect_server
 
+        if has_connect_server(directory):
+            globals()["spark"] = connect_remote(directory)
+            __all__.append("spark")
+            return
         spark = connect(directory)
         globals()["spark"] = spark
         globals()["sc"] = spark.sparkContext
