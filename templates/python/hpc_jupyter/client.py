@@ -1,8 +1,9 @@
 """Clients of an engine session from outside its job (a laptop, a login node, a notebook).
 
-    from hpc_jupyter.client import dask, ipyparallel
+    from hpc_jupyter.client import dask, ipyparallel, spark
     client = dask("s0123456789ab")        # a distributed.Client
     rc = ipyparallel("s0123456789ab")     # an ipyparallel.Client
+    spark = spark("s0123456789ab")        # a Spark Connect SparkSession (connectServer=true)
 
 Each asks the user's hpc-jupyter agent (over its unix socket, see :mod:`hpc_jupyter.agent`) to
 attach to the session: the agent forwards the scheduler's or controller's ports to this machine
@@ -18,7 +19,7 @@ which name, ``serverHostname``), checked as the TLS server name although the soc
 from .agent import AgentError
 from .agent import connect as _connect_agent
 
-__all__ = ["attach", "dask", "dask_security", "ipyparallel", "wait_for_iopub"]
+__all__ = ["attach", "dask", "dask_security", "ipyparallel", "spark", "wait_for_iopub"]
 
 
 def attach(session_id, agent=None):
@@ -78,6 +79,23 @@ def ipyparallel(session_id, agent=None, **kwargs):
     rc = ipp.Client(attached["ipyparallel"]["connectionFile"], **kwargs)
     wait_for_iopub(rc)
     return rc
+
+
+def spark(session_id, agent=None):
+    """A Spark Connect session on the session's Connect server through the agent.
+
+    The token travels in the URL's ``token`` parameter, which pyspark sends without TLS only to
+    the name ``localhost`` (gRPC's local credentials): the agent's forward is on loopback.
+    """
+    from pyspark.sql import SparkSession
+
+    attached = attach(session_id, agent)
+    if attached.get("kind") != "spark":
+        raise AgentError("Session %s is not a Spark cluster (%s)." % (session_id, attached["kind"]))
+    info = attached["spark"]
+    with open(info["tokenFile"]) as f:
+        token = f.read().strip()
+    return SparkSession.builder.remote("%s/;token=%s" % (info["remote"], token)).getOrCreate()
 
 
 def _noop():

@@ -200,6 +200,18 @@ export class FakeSessionService implements SessionService {
         ipyparallel: { connectionFile: `${directory}/ipcontroller-client.json` },
       });
     }
+    const connect = record.connection?.endpoints.find((e) => e.name === 'connect');
+    if (kind === 'spark' && connect !== undefined) {
+      return Promise.resolve({
+        id,
+        kind,
+        directory,
+        spark: {
+          remote: `sc://localhost:${connect.port}`,
+          tokenFile: `${directory}/spark-connect.token`,
+        },
+      });
+    }
     throw new InvalidInputError(`Session ${id} is not an engine session.`);
   }
 

@@ -163,8 +163,8 @@ export async function templatesCommand(ctx: CliContext, json: boolean): Promise<
 }
 
 /**
- * `connect ID`: what a client on this machine needs to use the session's Dask or ipyparallel
- * cluster: a loopback address (the agent keeps the forwards open while the session runs) and the
+ * `connect ID`: what a client on this machine needs to use the session's Dask, ipyparallel or
+ * Spark (Connect) cluster: a loopback address (the agent keeps the forwards open while the session runs) and the
  * client files it copied into a private directory, with Python that connects. Prints file names,
  * never a secret.
  */
@@ -208,6 +208,24 @@ export async function connectCommand(
     lines.push('In Python:');
     lines.push(`  import ipyparallel; rc = ipyparallel.Client(${py(file)})`);
     lines.push(`or: from hpc_jupyter.client import ipyparallel; rc = ipyparallel(${py(id)})`);
+  } else if (attached.spark !== undefined) {
+    const { remote, tokenFile } = attached.spark;
+    lines.push(
+      `Spark Connect server of session ${id}:`,
+      formatTable([
+        ['remote', remote],
+        ['token file', tokenFile],
+      ]),
+      '',
+    );
+    lines.push("In Python, with hpc-jupyter's package (templates/python) installed:");
+    lines.push(`  from hpc_jupyter.client import spark as hpc_spark; spark = hpc_spark(${py(id)})`);
+    lines.push('or with pyspark[connect] alone:');
+    lines.push('  from pyspark.sql import SparkSession');
+    lines.push(`  token = open(${py(tokenFile)}).read().strip()`);
+    lines.push(
+      `  spark = SparkSession.builder.remote(${py(remote)} + "/;token=" + token).getOrCreate()`,
+    );
   }
   lines.push('', 'The agent keeps these forwards open while the session runs.');
   ctx.out.write(`${lines.join('\n')}\n`);

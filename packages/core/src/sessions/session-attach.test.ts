@@ -18,6 +18,7 @@ import {
   ippRoutes,
   localIppClientInfo,
   removeAttachment,
+  sparkRemote,
 } from './session-attach.js';
 import { SessionTunnels } from './session-tunnels.js';
 import type { SessionEndpoint, SessionRecord } from './types.js';
@@ -157,11 +158,47 @@ describe('attachEngine', () => {
     expect(new Set(CHANNELS.map((c) => local[c])).size).toBe(CHANNELS.length);
   });
 
+  it("forwards a Spark Connect server and copies its token privately, named for pyspark's localhost rule", async () => {
+    mkdirSync(path.join(sessionDir, 'spark'), { recursive: true });
+    writeFileSync(path.join(sessionDir, 'spark', 'connect.token'), 'tok_EN-0123456789abcdef\n');
+    const r = record('s0000000000c1', 'spark', [
+      { name: 'master', host: '127.0.0.1', port },
+      { name: 'connect', host: '127.0.0.1', port },
+    ]);
+    const a = await attach(r);
+    const spark = a.spark;
+    if (spark === undefined) throw new Error('no spark section');
+    const m = /^sc:\/\/localhost:(\d+)$/.exec(spark.remote);
+    expect(m).not.toBeNull();
+    expect(Number(m?.[1])).not.toBe(port);
+    expect(readFileSync(spark.tokenFile, 'utf8')).toBe('tok_EN-0123456789abcdef\n');
+    expect(statSync(spark.tokenFile).mode & 0o777).toBe(0o600);
+    // Only the Connect server is forwarded: the master takes the job's secret, not a token.
+    expect(tunnels.openFor(r.id)).toEqual(['connect']);
+    expect(JSON.stringify(a)).not.toContain('tok_EN');
+  });
+
+  it('refuses a Spark session without a Connect server, saying how to start one', async () => {
+    const r = record('s0000000000c2', 'spark', [{ name: 'master', host: '127.0.0.1', port }]);
+    await expect(attach(r)).rejects.toThrow(/without a Spark Connect server/);
+    await expect(attach(r)).rejects.toMatchObject({
+      hint: expect.stringContaining('connectServer=true') as unknown,
+    });
+  });
+
   it('refuses what is not an engine, or not ready', async () => {
     const jupyter = record('s0000000000f1', 'jupyter', [{ name: 'jupyter', host: 'n1', port: 1 }]);
     await expect(attach(jupyter)).rejects.toBeInstanceOf(InvalidInputError);
     const queued = { ...record('s0000000000f2', 'dask', []), state: 'queued' as const };
     await expect(attach(queued)).rejects.toBeInstanceOf(NotReadyError);
+  });
+});
+
+describe('sparkRemote', () => {
+  it('names a loopback forward "localhost" and refuses any other address', () => {
+    expect(sparkRemote('127.0.0.1', 40123)).toBe('sc://localhost:40123');
+    expect(sparkRemote('::1', 40123)).toBe('sc://localhost:40123');
+    expect(() => sparkRemote('10.1.2.3', 40123)).toThrow(/not on loopback/);
   });
 });
 

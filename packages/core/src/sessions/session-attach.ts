@@ -7,6 +7,7 @@
  *   <state>/attach/<id>/            0700
  *     dask-ca.pem dask-cert.pem dask-key.pem           0600  (Dask: the per-job TLS files)
  *     ipcontroller-client.json                         0600  (ipyparallel: ports are the forwards)
+ *     spark-connect.token                              0600  (Spark Connect: the server's token)
  *
  * The answer names files, never holds a secret. The directory goes when the session ends or is
  * removed (see SessionManager).
@@ -21,7 +22,7 @@ import { writeAtomic } from './session-store.js';
 import type { EngineAttachment, SessionAccess, SessionEndpoint, SessionRecord } from './types.js';
 
 /** Engines a client outside the job can attach to. */
-export const ATTACHABLE_KINDS = ['dask', 'ipyparallel'] as const;
+export const ATTACHABLE_KINDS = ['dask', 'ipyparallel', 'spark'] as const;
 
 /**
  * The ports of ipyparallel's client file that a client connects to, in the order
@@ -49,6 +50,7 @@ export const DASK_TLS_FILES = {
   keyFile: 'dask-tls/key.pem',
 } as const;
 export const IPP_CLIENT_FILE = 'ipyparallel/security/ipcontroller-client.json';
+export const SPARK_CONNECT_TOKEN_FILE = 'spark/connect.token';
 
 /** Local names of the copied files inside the session's attach directory. */
 const LOCAL_NAMES = {
@@ -56,6 +58,7 @@ const LOCAL_NAMES = {
   certFile: 'dask-cert.pem',
   keyFile: 'dask-key.pem',
   ipyparallel: 'ipcontroller-client.json',
+  sparkToken: 'spark-connect.token',
 } as const;
 
 /** What attaching needs of the session manager. */
@@ -75,7 +78,7 @@ export async function attachEngine(ctx: AttachContext): Promise<EngineAttachment
   const kind = record.connection?.kind ?? record.template;
   if (!(ATTACHABLE_KINDS as readonly string[]).includes(kind)) {
     throw new InvalidInputError(
-      `Session ${record.id} runs "${kind}": only Dask and ipyparallel sessions can be attached to from outside their job.`,
+      `Session ${record.id} runs "${kind}": only Dask, ipyparallel and Spark sessions can be attached to from outside their job.`,
       { hint: 'Use `hpc-jupyter open ID` for a Jupyter server, or a kernel started in the job.' },
     );
   }
@@ -84,10 +87,22 @@ export async function attachEngine(ctx: AttachContext): Promise<EngineAttachment
       hint: 'Wait until every worker or engine has registered (`hpc-jupyter status ID`).',
     });
   }
+  if (kind === 'spark' && !hasEndpoint(record, 'connect')) {
+    throw new InvalidInputError(
+      `Session ${record.id} is a Spark cluster without a Spark Connect server: a driver outside the job has nothing to attach to.`,
+      {
+        hint: 'Start the Spark session with `--param connectServer=true`, or use a kernel in the job (the spark-kernel template).',
+      },
+    );
+  }
   const directory = await privateDir(ctx.root, record.id);
-  return kind === 'dask'
-    ? attachDask(ctx, record.sessionDir, directory)
-    : attachIpyparallel(ctx, record.sessionDir, directory);
+  if (kind === 'dask') return attachDask(ctx, record.sessionDir, directory);
+  if (kind === 'spark') return attachSpark(ctx, record.sessionDir, directory);
+  return attachIpyparallel(ctx, record.sessionDir, directory);
+}
+
+function hasEndpoint(record: SessionRecord, name: string): boolean {
+  return (record.connection?.endpoints ?? []).some((e) => e.name === name);
 }
 
 /** Removes a session's attach directory (its copied secrets); nothing there is fine. */
@@ -112,8 +127,7 @@ async function attachDask(
     const data = await readRemote(ctx, posix.join(sessionDir, DASK_TLS_FILES[which]));
     await writeAtomic(tls[which], data, 0o600);
   }
-  const hasDashboard = (record.connection?.endpoints ?? []).some((e) => e.name === 'dashboard');
-  const dashboard = hasDashboard ? await ctx.access('dashboard') : undefined;
+  const dashboard = hasEndpoint(record, 'dashboard') ? await ctx.access('dashboard') : undefined;
   const serverHostname = record.connection?.raw?.['tls_server_name'];
   return {
     id: record.id,
@@ -156,6 +170,40 @@ async function attachIpyparallel(
   const local = localIppClientInfo(info as Record<string, unknown>, localPorts, localHost);
   await writeAtomic(connectionFile, `${JSON.stringify(local, null, 1)}\n`, 0o600);
   return { id: record.id, kind: 'ipyparallel', directory, ipyparallel: { connectionFile } };
+}
+
+async function attachSpark(
+  ctx: AttachContext,
+  sessionDir: string,
+  directory: string,
+): Promise<EngineAttachment> {
+  const server = await ctx.access('connect');
+  const token = (await readRemote(ctx, posix.join(sessionDir, SPARK_CONNECT_TOKEN_FILE))).trim();
+  if (!/^[A-Za-z0-9_-]{16,}$/.test(token)) {
+    throw new HpcError(`Session ${ctx.record.id}: the Spark Connect token file holds no token.`);
+  }
+  const tokenFile = path.join(directory, LOCAL_NAMES.sparkToken);
+  await writeAtomic(tokenFile, `${token}\n`, 0o600);
+  return {
+    id: ctx.record.id,
+    kind: 'spark',
+    directory,
+    spark: { remote: sparkRemote(server.localHost, server.localPort), tokenFile },
+  };
+}
+
+/**
+ * The Connect URL of a loopback forward. pyspark sends a token without TLS only to the name
+ * "localhost" (over gRPC's local credentials, which check that the peer is loopback), so a
+ * forward on 127.0.0.1 or ::1 is named so; any other address would be a mistake here.
+ */
+export function sparkRemote(localHost: string, localPort: number): string {
+  if (localHost !== '127.0.0.1' && localHost !== '::1' && localHost !== 'localhost') {
+    throw new HpcError(
+      `The forward to the Spark Connect server is not on loopback (${localHost}).`,
+    );
+  }
+  return `sc://localhost:${localPort}`;
 }
 
 /**

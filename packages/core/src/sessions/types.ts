@@ -125,12 +125,13 @@ export interface SessionAccess {
  */
 export interface EngineAttachment {
   readonly id: string;
-  /** The engine: "dask" or "ipyparallel". */
+  /** The engine: "dask", "ipyparallel" or "spark". */
   readonly kind: string;
   /** This session's private local directory holding the files below. */
   readonly directory: string;
   readonly dask?: DaskAttachment;
   readonly ipyparallel?: IpyparallelAttachment;
+  readonly spark?: SparkAttachment;
 }
 
 export interface DaskAttachment {
@@ -150,6 +151,16 @@ export interface DaskAttachment {
 export interface IpyparallelAttachment {
   /** A client connection file (with the key, 0600) whose ports are the local forwards. */
   readonly connectionFile: string;
+}
+
+export interface SparkAttachment {
+  /**
+   * The Spark Connect server through its forward, e.g. sc://localhost:40123: "localhost", as
+   * pyspark sends a token to that name alone without TLS (over gRPC's local credentials).
+   */
+  readonly remote: string;
+  /** The server's token (0600), for the URL's `/;token=` part. */
+  readonly tokenFile: string;
 }
 
 export interface WaitOptions {
