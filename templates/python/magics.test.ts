@@ -156,6 +156,17 @@ dask = dict(ipp, template="dask", params={"nodes": 4, "workersPerNode": 2, "thre
 out["scale_dask_up"] = scale(dask, [], "scale 5 " + BASE)
 out["scale_spark"] = scale(dict(ipp, template="spark"), [], "scale 8 " + BASE)
 
+agent = Agent("ready")
+Recorder(shell, agent_factory=lambda: agent, poll_seconds=0).cluster(
+    "start spark -n 4 --cluster testlab")
+out["spark_sent"] = agent.started
+try:
+    Recorder(shell, agent_factory=lambda: Agent("ready"), poll_seconds=0).cluster(
+        "start spark -n 4 --cluster testlab --param connectServer=false")
+    out["spark_no_connect"] = None
+except UsageError as e:
+    out["spark_no_connect"] = str(e)
+
 os.environ["SLURM_JOB_ID"] = "77"
 os.environ["SLURM_JOB_NUM_NODES"] = "2"
 try:
@@ -164,7 +175,7 @@ try:
 except UsageError as e:
     out["in_allocation"] = str(e)
 try:
-    m.cluster("start spark -n 2 --cluster testlab")
+    m.cluster("start spark -n 2")
     out["spark"] = None
 except UsageError as e:
     out["spark"] = str(e)
@@ -186,6 +197,8 @@ interface Checks {
   failed: string | null;
   in_allocation: string | null;
   spark: string | null;
+  spark_sent: { cluster: string; template: string; params: Record<string, unknown> };
+  spark_no_connect: string | null;
   scale_ipp_up: Scaled;
   scale_ipp_down: Scaled;
   scale_ipp_base: Scaled;
@@ -256,9 +269,18 @@ describe('%cluster', () => {
     expect(checks.failed).toMatch(/Traceback: boom/);
   });
 
-  it('refuses more nodes than the allocation has, and Spark from outside its job', () => {
+  it('refuses more nodes than the allocation has, and Spark inside it', () => {
     expect(checks.in_allocation).toMatch(/-n 4, but this allocation has 2 node\(s\)/);
-    expect(checks.spark).toMatch(/Spark Connect/);
+    expect(checks.spark).toMatch(/pass --cluster NAME/);
+  });
+
+  it('starts Spark with a Connect server, the only way in for a kernel outside the job', () => {
+    expect(checks.spark_sent).toEqual({
+      cluster: 'testlab',
+      template: 'spark',
+      params: { nodes: 4, connectServer: true },
+    });
+    expect(checks.spark_no_connect).toMatch(/leave connectServer on/);
   });
 });
 

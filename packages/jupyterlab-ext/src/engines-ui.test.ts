@@ -34,7 +34,7 @@ describe('engine session cards', () => {
     expect(clientCode(queued)).toBeUndefined();
   });
 
-  it('names the Spark UIs, and offers no client code for Spark or Jupyter', () => {
+  it('names the Spark UIs, and offers client code only for a Spark Connect server, none for Jupyter', () => {
     const spark = session({
       template: 'spark',
       state: 'ready',
@@ -53,6 +53,24 @@ describe('engine session cards', () => {
     ]);
     expect(clientCode(spark)).toBeUndefined();
     expect(clientCode(session({ state: 'ready' }))).toBeUndefined();
+    const connect = {
+      ...spark,
+      id: 's0123456789cd',
+      connection: {
+        kind: 'spark',
+        endpoints: [
+          ...(spark.connection?.endpoints ?? []),
+          { name: 'connect', host: 'n1', port: 15002 },
+        ],
+      },
+    };
+    expect(clientCode(connect)?.split('\n').slice(1)).toEqual([
+      'from hpc_jupyter.client import spark as hpc_spark',
+      '',
+      'spark = hpc_spark("s0123456789cd")',
+      'spark',
+    ]);
+    expect(cardActions(connect).insertClient).toBe(true);
   });
 
   it('writes client code that names only the session id, one title line as a comment', () => {

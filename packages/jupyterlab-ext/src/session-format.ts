@@ -164,7 +164,11 @@ export function dashboards(s: SessionRecord): Dashboard[] {
 export function clientCode(s: SessionRecord): string | undefined {
   if (s.state !== 'ready' || !/^[A-Za-z0-9_-]{1,64}$/.test(s.id)) return undefined;
   const kind = s.connection?.kind ?? s.template;
-  if (kind !== 'dask' && kind !== 'ipyparallel') return undefined;
+  if (kind !== 'dask' && kind !== 'ipyparallel' && kind !== 'spark') return undefined;
+  // A Spark cluster takes clients from outside its job only through a Spark Connect server.
+  if (kind === 'spark' && !(s.connection?.endpoints ?? []).some((e) => e.name === 'connect')) {
+    return undefined;
+  }
   const variable = CLIENT_VARIABLES[kind];
   return [
     `# ${s.title.replace(/[\r\n]+/g, ' ')}: \`${variable}\` through the hpc-jupyter agent`,
@@ -176,7 +180,7 @@ export function clientCode(s: SessionRecord): string | undefined {
 }
 
 /** The name a client of each engine has in a notebook, as the kernels in the jobs call it. */
-const CLIENT_VARIABLES = { dask: 'client', ipyparallel: 'rc' } as const;
+const CLIENT_VARIABLES = { dask: 'client', ipyparallel: 'rc', spark: 'spark' } as const;
 
 /**
  * What extra workers copy from the Dask session they join, so they look like its own workers (and

@@ -20,8 +20,9 @@ Inside an allocation (``SLURM_JOB_ID`` set, e.g. a kernel of a ``kernel`` sessio
 ``--cluster``, ``start`` submits nothing: it starts the engines on ``-n`` nodes of that
 allocation (:mod:`hpc_jupyter.allocation`), and ``stop`` ends them; those are named ``allocN``.
 
-Not yet: Spark from outside its job (that needs Spark Connect; use a kernel in a Spark job),
-which ``start`` says instead of submitting a job that could not be used.
+``start spark`` starts the Spark cluster with a Spark Connect server (``connectServer``) and
+binds ``spark``, a Connect session through the agent's forward: a driver outside the job has no
+other way in. Inside an allocation Spark needs ``--cluster`` (a job of its own).
 """
 
 import argparse
@@ -65,7 +66,7 @@ SCALING = {
     "ipyparallel": ("ipyparallel-engines", ENGINE_SHAPE, "engines"),
 }
 # What each engine binds in the user namespace.
-BOUND_NAME = {"dask": "client", "ipyparallel": "rc"}
+BOUND_NAME = {"dask": "client", "ipyparallel": "rc", "spark": "spark"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -238,11 +239,17 @@ class ClusterMagics(Magics):
     def _start(self, args):
         params = start_params(args)
         if args.engine == "spark":
-            raise UsageError(
-                "%cluster start spark: a Spark driver outside the job needs Spark Connect, which "
-                "hpc-jupyter does not offer yet. Start a kernel in a Spark job instead (the "
-                "'Slurm Spark' kernels, or `hpc-jupyter start kernel`), which gets `spark` ready."
-            )
+            if in_allocation() and args.cluster is None:
+                raise UsageError(
+                    "%cluster start spark: Spark does not start inside this allocation; pass "
+                    "--cluster NAME to run it in a job of its own."
+                )
+            if str(params.get("connectServer", "true")).lower() in ("false", "0", "no"):
+                raise UsageError(
+                    "%cluster start spark: this kernel runs outside the job, so it reaches Spark "
+                    "only through a Spark Connect server; leave connectServer on."
+                )
+            params["connectServer"] = True
         if in_allocation() and args.cluster is None:
             return self._start_in_allocation(args)
         cluster = args.cluster or os.environ.get("HPC_JUPYTER_CLUSTER") or "local"
@@ -325,6 +332,8 @@ class ClusterMagics(Magics):
         engine = record["template"]
         if engine == "dask":
             value = clients.dask(record["id"], agent=self.agent())
+        elif engine == "spark":
+            value = clients.spark(record["id"], agent=self.agent())
         else:
             value = clients.ipyparallel(record["id"], agent=self.agent())
             value.activate()  # %px, %%px, %autopx on every engine
