@@ -6,20 +6,27 @@
  * `hpc_jupyter.client.dask(ID)` / `.ipyparallel(ID)` (asking the agent over its socket) connect,
  * and a task on each worker/engine reports node1..node4. The Dask certificate is checked against
  * the scheduler's node name although the socket goes to 127.0.0.1: a wrong name is refused. When
- * the session stops, the copied files are removed.
+ * the session stops, the copied files are removed. A Spark cluster started with a Spark Connect
+ * server takes a driver-less client the same way (`hpc_jupyter.client.spark(ID)`, the token from
+ * the copied file): Monte Carlo pi runs on node1..node4; a client without the token, or with a
+ * wrong one, is refused, here and by the second test user on the cluster; the token is in no
+ * argv, log or job metadata; a kernel in the job gets `spark` from the same server.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   JOB_PYTHON,
+  NUM_SAMPLES,
   lastJson,
+  pythonInJob,
+  sshAs,
   startEngine,
   stopEngine,
   type EngineSession,
   type Ran,
 } from './engines-support.js';
-import { cli, privateAgentEnv, testCluster } from './support.js';
+import { cli, clusterScript, privateAgentEnv, testCluster } from './support.js';
 
 interface Attach {
   id: string;
@@ -32,6 +39,7 @@ interface Attach {
     dashboardUrl?: string;
   };
   ipyparallel?: { connectionFile: string };
+  spark?: { remote: string; tokenFile: string };
 }
 
 // On this machine, with the private agent's environment: one task pinned to each worker.
@@ -67,6 +75,45 @@ plain = ipp.Client(sys.argv[2], timeout=30)
 plain_hosts = plain[:].apply_sync(socket.gethostname)
 print(json.dumps({"engines": len(rc.ids), "hosts": sorted(hosts),
                   "plain_hosts": sorted(plain_hosts)}))
+`;
+
+// On this machine: Monte Carlo pi through Spark Connect (no RDDs there: columns of random
+// numbers), and the host each of 16 partitions ran on, from a Python UDF.
+const SPARK_PY = `
+import json, socket, sys, time
+from hpc_jupyter.client import spark as hpc_spark
+from pyspark.sql import functions as F
+spark = hpc_spark(sys.argv[1])
+n = int(sys.argv[2])
+t0 = time.time()
+points = spark.range(0, n, 1, 16).select(F.rand(1).alias("x"), F.rand(2).alias("y"))
+inside = points.where("x * x + y * y < 1").count()
+wall = time.time() - t0
+host = F.udf(lambda _: socket.gethostname())
+hosts = sorted({r[0] for r in spark.range(0, 16, 1, 16).select(host("id")).collect()})
+print(json.dumps({"pi": 4.0 * inside / n, "hosts": hosts, "wall": wall}))
+`;
+
+// A client that knows the server's address but not its token (none, or a wrong one).
+const SPARK_STRANGER_PY = `
+import json, sys
+from pyspark.sql import SparkSession
+out = {}
+for name, url in (("no_token", sys.argv[1]), ("wrong_token", sys.argv[1] + "/;token=" + "x" * 43)):
+    try:
+        SparkSession.builder.remote(url).getOrCreate().range(3).count()
+        out[name] = "ran"
+    except Exception as e:
+        out[name] = "UNAUTHENTICATED" if "UNAUTHENTICATED" in str(e) else str(e)[:300]
+print(json.dumps(out))
+`;
+
+// A kernel in the job: the start-up code gives \`spark\` on the job's Connect server, no \`sc\`.
+const SPARK_IN_JOB_PY = `
+from hpc_jupyter.startup import *
+import json
+print(json.dumps({"rows": spark.range(100).count(), "has_sc": "sc" in globals(),
+                  "connect": type(spark).__module__.startswith("pyspark.sql.connect")}))
 `;
 
 const NODES = ['node1', 'node2', 'node3', 'node4'];
@@ -205,6 +252,90 @@ describe('an ipyparallel cluster on four nodes, from outside the job', () => {
   });
 
   it('stops; the job leaves squeue and the client file goes', async () => {
+    if (session === undefined || attached === undefined) throw new Error('no session');
+    await stopEngine(env, session);
+    sessions.splice(sessions.indexOf(session), 1);
+    await waitGone(attached.directory);
+  });
+});
+
+describe('a Spark cluster with a Spark Connect server on four nodes, from outside the job', () => {
+  let session: EngineSession | undefined;
+  let attached: Attach | undefined;
+
+  it('starts, and `connect` forwards the Connect server and copies its token privately', async () => {
+    session = await startEngine(env, 'spark', [
+      '--nodes',
+      '4',
+      '--param',
+      'cpusPerTask=1',
+      '--param',
+      'connectServer=true',
+    ]);
+    sessions.push(session);
+    expect(session.connection).toMatchObject({ kind: 'spark', workers: 4, connect_server: true });
+    expect(session.endpoints.map((e) => e.name)).toContain('connect');
+    attached = await connectJson(session.id);
+    expect(attached.kind).toBe('spark');
+    const spark = attached.spark;
+    if (spark === undefined) throw new Error('no spark section');
+    expect(spark.remote).toMatch(/^sc:\/\/localhost:\d+$/);
+    expect(mode(attached.directory)).toBe(0o700);
+    expect(mode(spark.tokenFile)).toBe(0o600);
+    const token = readFileSync(spark.tokenFile, 'utf8').trim();
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const human = await cli(['connect', session.id], env);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toContain(spark.remote);
+    expect(human.stdout + human.stderr + JSON.stringify(attached)).not.toContain(token);
+  });
+
+  it('computes pi through hpc_jupyter.client.spark with tasks on node1..node4', async () => {
+    if (session === undefined) throw new Error('no session');
+    const ran = await localPython(SPARK_PY, [session.id, String(NUM_SAMPLES)]);
+    const result = lastJson(ran) as { pi: number; hosts: string[] };
+    expect(Math.abs(result.pi - Math.PI)).toBeLessThan(0.01);
+    expect(result.hosts).toEqual(NODES);
+  });
+
+  it('refuses a client without the token, here and as the second user on the cluster', async () => {
+    if (session === undefined || attached?.spark === undefined) throw new Error('no session');
+    const here = await localPython(SPARK_STRANGER_PY, [attached.spark.remote]);
+    const refused = { no_token: 'UNAUTHENTICATED', wrong_token: 'UNAUTHENTICATED' };
+    expect(lastJson(here)).toEqual(refused);
+    const server = session.endpoints.find((e) => e.name === 'connect');
+    if (server === undefined) throw new Error('no connect endpoint');
+    const there = await sshAs(
+      'hpcjother',
+      [JOB_PYTHON, '-', `sc://${server.host}:${server.port}`],
+      SPARK_STRANGER_PY,
+    );
+    // Not to localhost, so pyspark will not send a token without TLS: refused either way.
+    expect((lastJson(there) as Record<string, string>)['no_token']).toBe('UNAUTHENTICATED');
+  }, 240_000);
+
+  it('gives a kernel in the job `spark` on the same server', async () => {
+    if (session === undefined) throw new Error('no session');
+    const ran = await pythonInJob(session, SPARK_IN_JOB_PY);
+    expect(lastJson(ran)).toEqual({ rows: 100, has_sc: false, connect: true });
+  });
+
+  it('keeps the token out of logs, argv and job metadata', async () => {
+    if (session === undefined || attached?.spark === undefined) throw new Error('no session');
+    const token = readFileSync(attached.spark.tokenFile, 'utf8').trim();
+    const dir = session.sessionDir;
+    const logs = await sshAs('hpcjtest', ['sh', '-c', `'cat ${dir}/job.log ${dir}/logs/*'`], '');
+    expect(logs.stdout).toContain('Spark Connect server started');
+    expect(logs.stdout).not.toContain(token);
+    expect(await clusterScript('slurm', 'scontrol', 'show', 'job', session.jobId)).not.toContain(
+      token,
+    );
+    const ps = await sshAs('hpcjtest', ['ps', '-eo', 'args'], '');
+    expect(ps.stdout).toContain('SparkConnectServer');
+    expect(ps.stdout).not.toContain(token);
+  });
+
+  it('stops; the job leaves squeue and the token file goes', async () => {
     if (session === undefined || attached === undefined) throw new Error('no session');
     await stopEngine(env, session);
     sessions.splice(sessions.indexOf(session), 1);
