@@ -4,9 +4,11 @@
  * themselves: `%load_ext hpc_jupyter`; `%cluster start ipyparallel -n 4 --cluster testlab` shows
  * its progress in one display updated in place and binds `rc`; `%px import socket;
  * socket.gethostname()` answers from four distinct nodes; `%cluster list` and `status` show the
- * session; `%cluster stop` cancels it and the job leaves squeue. Then, in an IPython shell inside
- * a 4-node batch job (`hpc-jupyter run`), `%cluster start ipyparallel -n 4` and `%cluster start
- * dask -n 4` submit nothing and start the engines within that allocation, on node1..node4.
+ * session; `%cluster scale 8` adds an ipyparallel-engines job whose four engines `rc` reaches
+ * (node1..node4 twice) and `%cluster scale 4` stops it again; `%cluster stop` cancels the
+ * session and the job leaves squeue. Then, in an IPython shell inside a 4-node batch job
+ * (`hpc-jupyter run`), `%cluster start ipyparallel -n 4` and `%cluster start dask -n 4` submit
+ * nothing and start the engines within that allocation, on node1..node4.
  */
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -91,14 +93,25 @@ interface CellResult {
   error: string | null;
 }
 
+// Scaled to 8 nodes (an ipyparallel-engines job), `rc` sees its engines come and go again.
+const ENGINES_PY = (n: number) =>
+  `import time; t0 = time.time()\n` +
+  `while len(rc.ids) != ${n} and time.time() - t0 < 240: time.sleep(0.2)\n` +
+  `sorted(rc[:].apply_sync(__import__("socket").gethostname))`;
+
 const CELLS = [
   '%load_ext hpc_jupyter',
   '%cluster start ipyparallel -n 4 --cluster testlab --hours 1',
   '%px import socket; socket.gethostname()',
   '%cluster list',
   '%cluster status',
+  '%cluster scale 8',
+  ENGINES_PY(8),
+  '%cluster scale 4',
+  ENGINES_PY(4),
   '%cluster stop',
 ];
+const STOP = CELLS.length - 1;
 
 let env: Record<string, string>;
 let results: CellResult[] = [];
@@ -139,7 +152,7 @@ afterAll(async () => {
 });
 
 describe('%cluster in a local ipykernel', () => {
-  it('runs the cells: start, %px, list, status, stop', { timeout: 1_200_000 }, async () => {
+  it('runs the cells: start, %px, list, status, scale, stop', { timeout: 1_200_000 }, async () => {
     const ran = await runDriver();
     results = lastJson(ran) as CellResult[];
     expect(results.map((r) => [r.code, r.error])).toEqual(CELLS.map((c) => [c, null]));
@@ -170,8 +183,24 @@ describe('%cluster in a local ipykernel', () => {
     expect(cell(CELLS[4] ?? '').text.join('')).toMatch(/ipyparallel s[0-9a-f]{12} on testlab/);
   });
 
+  it('%cluster scale 8 adds an engine job, node1..node4 twice; scale 4 stops it', () => {
+    expect(cell(CELLS[5] ?? '').text.join('')).toMatch(
+      /^Adding 4 node\(s\) of engines: session s[0-9a-f]{12}$/m,
+    );
+    const nodes = ['node1', 'node2', 'node3', 'node4'];
+    const hosts = (i: number) =>
+      cell(CELLS[i] ?? '')
+        .text.join('')
+        .match(/node\d+/g) ?? [];
+    expect(hosts(6)).toEqual([...nodes, ...nodes].sort());
+    expect(cell(CELLS[7] ?? '').text.join('')).toMatch(
+      /^Stopping s[0-9a-f]{12} \(4 node\(s\) of engines\)$/m,
+    );
+    expect(hosts(8)).toEqual(nodes);
+  });
+
   it('%cluster stop cancels the job, which leaves squeue', { timeout: 200_000 }, async () => {
-    expect(cell(CELLS[5] ?? '').text.join('')).toMatch(/\| (cancelled|completed)/);
+    expect(cell(CELLS[STOP] ?? '').text.join('')).toMatch(/\| (cancelled|completed)/);
     const listed = await cli(['list', '--json'], env);
     expect(listed.code, listed.stderr).toBe(0);
     const sessions = JSON.parse(listed.stdout) as { template: string; jobId?: string }[];
