@@ -3,8 +3,9 @@
  * extension installed by `hpc-jupyter jupyterlab install`, driven in Debian's Chromium with
  * playwright-core, on the 4-node Slurm test cluster. Dask on 4 nodes from the launch form, its
  * client inserted into a notebook (button and drag), a pi cell run on the cluster, the Dask
- * dashboard in a main-area panel through the agent's endpoint proxy, a page reload, stop; then a
- * kernel installed from the sidebar and started from the Launcher without reloading the page.
+ * dashboard in a main-area panel through the agent's endpoint proxy, a page reload, scale from the
+ * card, stop; an ipyparallel cluster scaled from its card too; then a kernel installed from the
+ * sidebar and started from the Launcher without reloading the page.
  * Screenshots of every step go to .artifacts/jupyterlab/ (prefixed "engines-").
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -427,6 +428,53 @@ describe('engines from the HPC sidebar in a real JupyterLab on the Slurm test cl
       await new Promise((r) => setTimeout(r, 2000));
     }
   }, 300_000);
+
+  it('scales an ipyparallel card to 5 nodes of engines and back to 4, then stops it', async () => {
+    await sidebar().locator('.hpcj-template[data-template="ipyparallel"] button').click();
+    const form = sidebar().locator('form.hpcj-form[data-template="ipyparallel"]');
+    await form.waitFor();
+    await form.locator('input[name="nodes"]').fill('4');
+    await form.locator('input[name="hours"]').fill('0.5');
+    await form.locator('button[type="submit"]').click();
+    const ipp = sidebar()
+      .locator('.hpcj-session', {
+        has: page.locator('.hpcj-line.hpcj-muted', { hasText: /^ipyparallel on/ }),
+      })
+      .and(page.locator('[data-state="ready"]'));
+    await ipp.waitFor({ timeout: 300_000 });
+    const ippId = (await ipp.getAttribute('data-session-id')) ?? '';
+    const extraCards = page.locator('.hpcj-session', {
+      has: page.locator('.hpcj-line.hpcj-muted', { hasText: 'ipyparallel-engines on' }),
+    });
+    await card(ippId).locator('[data-action="scale"]').click();
+    await expect(card(ippId).locator('form.hpcj-scale').getAttribute('aria-label')).resolves.toBe(
+      'Scale the ipyparallel cluster',
+    );
+    const nodes = card(ippId).locator('input[name="scale-nodes"]');
+    await expect(nodes.inputValue()).resolves.toBe('4');
+    await nodes.fill('5');
+    await nodes.press('Enter');
+    await extraCards.and(page.locator('[data-state="ready"]')).waitFor({ timeout: 240_000 });
+    const extra = (await agent.sessions()).find(
+      (s) => s.template === 'ipyparallel-engines' && s.params['cluster'] === ippId,
+    );
+    expect(extra?.params['nodes']).toBe(1);
+    expect(extra?.connection?.raw).toMatchObject({ kind: 'ipyparallel-engines', workers: 1 });
+    await shot('ipyparallel-scaled-up');
+    await card(ippId).locator('[data-action="scale"]').click();
+    await expect(nodes.inputValue()).resolves.toBe('5');
+    await nodes.fill('4');
+    await nodes.press('Enter');
+    await extraCards
+      .and(page.locator(':is([data-state="cancelled"], [data-state="completed"])'))
+      .waitFor({ timeout: 120_000 });
+    await shot('ipyparallel-scaled-down');
+    await card(ippId).getByRole('button', { name: 'Stop' }).click();
+    await page.locator('.jp-Dialog button.jp-mod-warn').click();
+    await card(ippId)
+      .and(page.locator(':is([data-state="cancelled"], [data-state="completed"])'))
+      .waitFor({ timeout: 120_000 });
+  }, 600_000);
 
   it('installs "Slurm 4-node Spark" from the sidebar; it is in the Launcher without a reload and runs', async () => {
     await command('launcher:create');
