@@ -17,6 +17,20 @@ def session_dir(path=None):
     return os.path.abspath(path or os.environ.get("HPCJ_SESSION_DIR") or os.getcwd())
 
 
+def wait_options(rest):
+    """``[--prefix NAME] [--parent DIR] NODE...`` of an engine's ``wait`` command (the extra
+    workers' or engines' name prefix and the cluster's session directory) as
+    ``(nodes, prefix, parent)``."""
+    prefix, parent = "", None
+    while len(rest) >= 2 and rest[0] in ("--prefix", "--parent"):
+        if rest[0] == "--prefix":
+            prefix = rest[1]
+        else:
+            parent = rest[1]
+        rest = rest[2:]
+    return list(rest), prefix, parent
+
+
 def load_ipython_extension(ipython):
     """``%load_ext hpc_jupyter``: the ``%cluster`` magics (see :mod:`hpc_jupyter.magics`)."""
     from .magics import load_ipython_extension as load

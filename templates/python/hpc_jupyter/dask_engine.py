@@ -22,6 +22,7 @@ import sys
 import time
 
 from . import session_dir as _session_dir
+from . import wait_options
 from .files import node_name, tail, write_private
 
 SCHEDULER_FILE = "dask-scheduler.json"
@@ -139,14 +140,8 @@ def main(argv):
             "usage: python -m hpc_jupyter.dask_engine wait SESSION_DIR WORKERS TIMEOUT_S "
             "[--prefix NAME] [--parent DIR] NODE... | watch SESSION_DIR | address SESSION_DIR"
         )
-    rest, prefix, parent = argv[4:], "", None
-    while rest and rest[0] in ("--prefix", "--parent"):
-        if rest[0] == "--prefix":
-            prefix = rest[1]
-        else:
-            parent = rest[1]
-        rest = rest[2:]
-    print(wait_for_workers(argv[1], int(argv[2]), float(argv[3]), rest, prefix, parent))
+    nodes, prefix, parent = wait_options(argv[4:])
+    print(wait_for_workers(argv[1], int(argv[2]), float(argv[3]), nodes, prefix, parent))
 
 
 if __name__ == "__main__":

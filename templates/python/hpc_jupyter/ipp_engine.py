@@ -29,6 +29,7 @@ import sys
 import time
 
 from . import session_dir as _session_dir
+from . import wait_options
 from .files import node_name, tail, write_private
 
 PROFILE_DIR = "ipyparallel"
@@ -214,14 +215,8 @@ def main(argv):
             "[--prefix NAME] [--parent DIR] NODE... | port SESSION_DIR "
             "| endpoints SESSION_DIR ADDRESS | watch SESSION_DIR | controller SESSION_DIR"
         )
-    rest, prefix, parent = argv[4:], "", None
-    while rest and rest[0] in ("--prefix", "--parent"):
-        if rest[0] == "--prefix":
-            prefix = rest[1]
-        else:
-            parent = rest[1]
-        rest = rest[2:]
-    print(wait_for_engines(argv[1], int(argv[2]), float(argv[3]), rest, prefix, parent))
+    nodes, prefix, parent = wait_options(argv[4:])
+    print(wait_for_engines(argv[1], int(argv[2]), float(argv[3]), nodes, prefix, parent))
 
 
 if __name__ == "__main__":
