@@ -39,11 +39,23 @@ mapfile -t nodes < <(hpcj_nodes)
 per_node=${HPCJ_TASKS_PER_NODE:-1}
 expected=$((${#nodes[@]} * per_node))
 
-# One log per engine in ./logs, so a stall can show the tail of each node that is short.
-# shellcheck disable=SC2016 # expanded by each copy's shell
-hpcj_each_task bash -c 'log=$1/ipengine-$HPCJ_NODE_NAME-$HPCJ_RANK.log; shift; exec "$@" >>"$log" 2>&1' \
-  hpcj-ipp "$logs" "$HPCJ_PYTHON" -m ipyparallel.engine --profile-dir="$profile" \
-  --file="$engine_file" &
+if [ "${HPCJ_PARAM_MPI:-false}" = true ]; then
+  # One MPI program: mpiexec (MPICH's next to the Python, else the site's) starts the engines on
+  # the job's tasks; inside Slurm it launches through srun, which must share the job's CPUs with
+  # this step (SLURM_OVERLAP). Engine ids are the MPI ranks; one log, each line with its rank.
+  mpiexec=$(dirname -- "$HPCJ_PYTHON")/mpiexec
+  [ -x "$mpiexec" ] || mpiexec=$(command -v mpiexec) ||
+    hpcj_die "the mpi option needs mpiexec (MPICH or Open MPI) with mpi4py on $HPCJ_PYTHON"
+  hpcj_log "starting $expected ipyparallel engines as one MPI program ($mpiexec)"
+  SLURM_OVERLAP=1 "$mpiexec" -n "$expected" "$HPCJ_PYTHON" -m ipyparallel.engine --mpi \
+    --profile-dir="$profile" --file="$engine_file" >>"$logs/ipengine-mpi.log" 2>&1 &
+else
+  # One log per engine in ./logs, so a stall can show the tail of each node that is short.
+  # shellcheck disable=SC2016 # expanded by each copy's shell
+  hpcj_each_task bash -c 'log=$1/ipengine-$HPCJ_NODE_NAME-$HPCJ_RANK.log; shift; exec "$@" >>"$log" 2>&1' \
+    hpcj-ipp "$logs" "$HPCJ_PYTHON" -m ipyparallel.engine --profile-dir="$profile" \
+    --file="$engine_file" &
+fi
 
 hpcj_log "waiting for $expected ipyparallel engines ($per_node per node) to register"
 count_file=$session/.ipp-engines

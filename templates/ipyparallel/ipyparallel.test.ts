@@ -1,7 +1,8 @@
 // The rendered `ipyparallel` job, run for real with bash as the local scheduler would, with two
 // "nodes" on this machine: ready once both engines registered, the client file private, `rc`
-// from the start-up code runs code on both engines; and a node whose engine never starts makes
-// the job fail after the start-up limit, naming the node and showing its log.
+// from the start-up code runs code on both engines; with `mpi`, the engines are one MPI program
+// (ids = ranks, an allreduce across them); and a node whose engine never starts makes the job
+// fail after the start-up limit, naming the node and showing its log.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -26,6 +27,18 @@ const CLIENT_PY = `
 import json, os
 from hpc_jupyter.startup import *
 print(json.dumps({"ids": rc.ids, "pids": sorted(set(rc[:].apply_sync(os.getpid)))}))
+`;
+
+const MPI_CLIENT_PY = `
+import json
+from hpc_jupyter.startup import *
+def view():
+    from mpi4py import MPI
+    c = MPI.COMM_WORLD
+    return c.Get_rank(), c.Get_size(), c.allreduce(c.Get_rank())
+views = rc[:].apply_sync(view)
+print(json.dumps({"ids": sorted(rc.ids), "ranks": [v[0] for v in views],
+                  "sizes": sorted({v[1] for v in views}), "sums": sorted({v[2] for v in views})}))
 `;
 
 let session: Session | undefined;
@@ -66,6 +79,22 @@ describe('the ipyparallel template, run locally', () => {
     expect(jobLog(session)).toContain('2/2 ipyparallel engines registered');
     expect(jobLog(session)).not.toContain(key);
 
+    seen = descendants(job.pid);
+    expect((await stopJob(job)).code).toBe(143);
+    expect(await waitGone(seen)).toEqual([]);
+  }, 90_000);
+
+  it('with mpi, starts the engines as one MPI program whose ranks are the engine ids', async () => {
+    session = await prepareSession('ipyparallel', { nodes: 2, mpi: true });
+    job = startJob(session);
+    await waitForFile(session, job, 'connection.json', 60_000);
+    const out = execFileSync(VENV_PYTHON, ['-c', MPI_CLIENT_PY], {
+      cwd: session.dir,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(JSON.parse(out)).toEqual({ ids: [0, 1], ranks: [0, 1], sizes: [2], sums: [1] });
+    expect(jobLog(session)).toContain('as one MPI program');
     seen = descendants(job.pid);
     expect((await stopJob(job)).code).toBe(143);
     expect(await waitGone(seen)).toEqual([]);

@@ -128,6 +128,9 @@ def wait_for_engines(session_dir, expected, timeout, nodes, prefix="", parent=No
         for node in short:
             for log in sorted(glob.glob(os.path.join(logs_dir, "ipengine-%s-*.log" % node))):
                 report.append("--- %s (last lines of %s) ---\n%s" % (node, log, tail(log)))
+        mpi_log = os.path.join(logs_dir, "ipengine-mpi.log")  # the engines as one MPI program
+        if os.path.exists(mpi_log):
+            report.append("--- mpiexec (last lines of %s) ---\n%s" % (mpi_log, tail(mpi_log)))
         sys.exit("\n".join(report))
     finally:
         rc.close()
