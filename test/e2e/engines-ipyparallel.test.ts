@@ -3,7 +3,9 @@
  * engines (one per node) have registered; an IPython shell running the kernel start-up code gets
  * `rc` with `%px` active, and `%px` hostnames are node1..node4; the seed's Monte Carlo pi (2e7
  * samples) runs on the engines; the second test user cannot read the client file, and a client
- * with the right ports but without the key gets no answer.
+ * with the right ports but without the key gets no answer. With `mpi`, the engines are one MPI
+ * program across the four nodes: engine ids are the ranks, and an allreduce over
+ * MPI.COMM_WORLD sums them on every engine.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -16,7 +18,7 @@ import {
   stopEngine,
   type EngineSession,
 } from './engines-support.js';
-import { cli, privateAgentEnv, testCluster } from './support.js';
+import { privateAgentEnv, stopPrivateAgent, testCluster } from './support.js';
 
 // An IPython shell, as in a kernel: the start-up code, then %px cells.
 const PX_PY = `
@@ -67,6 +69,22 @@ os.unlink(path)
 print(json.dumps(out))
 `;
 
+// The engines as one MPI program: rank, size and host of each, and an allreduce across them.
+const MPI_PY = `
+import json
+from hpc_jupyter.startup import *
+def mpi_view():
+    import socket
+    from mpi4py import MPI
+    comm = MPI.COMM_WORLD
+    return comm.Get_rank(), comm.Get_size(), socket.gethostname(), comm.allreduce(comm.Get_rank())
+views = rc[:].apply_sync(mpi_view)
+print(json.dumps({"ids": sorted(rc.ids), "ranks": sorted(v[0] for v in views),
+                  "sizes": sorted({v[1] for v in views}), "hosts": sorted({v[2] for v in views}),
+                  "sums": sorted({v[3] for v in views}),
+                  "id_is_rank": all(i == v[0] for i, v in zip(rc.ids, views))}))
+`;
+
 let env: Record<string, string>;
 let session: EngineSession | undefined;
 
@@ -76,8 +94,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (session !== undefined) await cli(['stop', session.id], env);
-  await cli(['agent', 'stop'], env);
+  await stopPrivateAgent(env); // stops whatever a failed test left running
 });
 
 describe('an ipyparallel cluster on four Slurm nodes', () => {
@@ -135,5 +152,27 @@ describe('an ipyparallel cluster on four Slurm nodes', () => {
     if (session === undefined) throw new Error('no session');
     await stopEngine(env, session);
     session = undefined;
+  });
+});
+
+describe('ipyparallel engines as one MPI program on four Slurm nodes', () => {
+  let mpi: EngineSession | undefined;
+
+  it('registers all four ranks, one per node, and they allreduce over MPI.COMM_WORLD', async () => {
+    mpi = await startEngine(env, 'ipyparallel', ['--nodes', '4', '--param', 'mpi=true']);
+    expect(mpi.connection).toMatchObject({ kind: 'ipyparallel', engines: 4 });
+    expect(lastJson(await pythonInJob(mpi, MPI_PY))).toEqual({
+      ids: [0, 1, 2, 3],
+      ranks: [0, 1, 2, 3],
+      sizes: [4],
+      hosts: ['node1', 'node2', 'node3', 'node4'],
+      sums: [6],
+      id_is_rank: true,
+    });
+  });
+
+  it('stops, and the job leaves squeue', async () => {
+    if (mpi === undefined) throw new Error('no session');
+    await stopEngine(env, mpi);
   });
 });
