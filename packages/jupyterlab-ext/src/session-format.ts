@@ -183,30 +183,16 @@ export function clientCode(s: SessionRecord): string | undefined {
 const CLIENT_VARIABLES = { dask: 'client', ipyparallel: 'rc', spark: 'spark' } as const;
 
 /**
- * What extra workers copy from the Dask session they join, so they look like its own workers (and
- * fit where they fit): where they run, for how long, and each node's shape.
+ * What extra jobs copy from the session they join, so they look like its own (and fit where they
+ * fit): where they run, for how long, and each node's size.
  */
-export const WORKER_SHAPE = [
-  'partition',
-  'account',
-  'qos',
-  'hours',
-  'cpusPerTask',
-  'memoryGiB',
-  'workersPerNode',
-  'threadsPerWorker',
-] as const;
+const PLACEMENT = ['partition', 'account', 'qos', 'hours', 'cpusPerTask', 'memoryGiB'] as const;
+
+/** What extra Dask workers copy: the placement and the workers' per-node shape. */
+export const WORKER_SHAPE = [...PLACEMENT, 'workersPerNode', 'threadsPerWorker'] as const;
 
 /** The same for extra engines of an ipyparallel session (the ipyparallel manifest's shape). */
-export const ENGINE_SHAPE = [
-  'partition',
-  'account',
-  'qos',
-  'hours',
-  'cpusPerTask',
-  'memoryGiB',
-  'enginesPerNode',
-] as const;
+export const ENGINE_SHAPE = [...PLACEMENT, 'enginesPerNode'] as const;
 
 /** How a cluster of one engine grows and shrinks: by extra jobs of another template. */
 export interface Scaling {

@@ -39,27 +39,11 @@ from .files import tail
 
 ENGINES = ("dask", "ipyparallel", "spark")
 FINAL_STATES = ("completed", "failed", "cancelled", "timed-out")
-# What extra Dask workers copy from the session they join (as the sidebar's scale does).
-WORKER_SHAPE = (
-    "partition",
-    "account",
-    "qos",
-    "hours",
-    "cpusPerTask",
-    "memoryGiB",
-    "workersPerNode",
-    "threadsPerWorker",
-)
-# The same for extra ipyparallel engines (the ipyparallel manifest's shape).
-ENGINE_SHAPE = (
-    "partition",
-    "account",
-    "qos",
-    "hours",
-    "cpusPerTask",
-    "memoryGiB",
-    "enginesPerNode",
-)
+# What extra jobs copy from the session they join (as the sidebar's scale does): where they run,
+# for how long and each node's size; then each engine's own per-node shape.
+PLACEMENT = ("partition", "account", "qos", "hours", "cpusPerTask", "memoryGiB")
+WORKER_SHAPE = PLACEMENT + ("workersPerNode", "threadsPerWorker")  # extra Dask workers
+ENGINE_SHAPE = PLACEMENT + ("enginesPerNode",)  # extra ipyparallel engines
 # How each engine's session scales: the template of its extra jobs, what they copy, what they run.
 SCALING = {
     "dask": ("dask-workers", WORKER_SHAPE, "workers"),
