@@ -41,7 +41,7 @@ expected=$((${#nodes[@]} * per_node))
 # shellcheck disable=SC2016 # expanded by each copy's shell
 hpcj_each_node bash -c 'log=$1/dask-worker-$HPCJ_NODE_NAME.log; name=$2-$HPCJ_NODE_NAME; shift 2
 exec "$@" --name "$name" >>"$log" 2>&1' \
-  hpcj-dask "$logs" "$HPCJ_SESSION_ID" "$HPCJ_PYTHON" -m distributed.cli.dask_worker "$scheduler" \
+  hpcj-dask "$logs" "$HPCJ_SESSION_ID" "$HPCJ_PYTHON" -m hpc_jupyter.dask_engine worker "$scheduler" \
   "${worker_args[@]}" "${tls_args[@]}" &
 
 hpcj_log "waiting for $expected extra Dask workers to join $scheduler"

@@ -22,7 +22,7 @@ dashboard_port=$(hpcj_free_port) || hpcj_die "cannot find a free port"
 rm -f -- "$session/dask-scheduler.json"
 
 hpcj_log "starting the Dask scheduler on $address:$port"
-"$HPCJ_PYTHON" -m distributed.cli.dask_scheduler --protocol tls --host "$address" --port "$port" \
+"$HPCJ_PYTHON" -m hpc_jupyter.dask_engine scheduler --protocol tls --host "$address" --port "$port" \
   --dashboard-address "$address:$dashboard_port" --scheduler-file "$session/dask-scheduler.json" \
   "${tls_args[@]}" >>"$logs/dask-scheduler.log" 2>&1 &
 scheduler_pid=$!
@@ -57,7 +57,7 @@ expected=$((${#nodes[@]} * per_node))
 # One log per node in ./logs, so a stall can show the tail of each node that did not join.
 # shellcheck disable=SC2016 # expanded by each copy's shell
 hpcj_each_node bash -c 'log=$1/dask-worker-$HPCJ_NODE_NAME.log; shift; exec "$@" >>"$log" 2>&1' \
-  hpcj-dask "$logs" "$HPCJ_PYTHON" -m distributed.cli.dask_worker "tls://$address:$port" \
+  hpcj-dask "$logs" "$HPCJ_PYTHON" -m hpc_jupyter.dask_engine worker "tls://$address:$port" \
   "${worker_args[@]}" "${tls_args[@]}" &
 
 hpcj_log "waiting for $expected Dask workers ($per_node per node x $threads threads) to register"

@@ -1,6 +1,7 @@
 // The rendered `dask` job, run for real with bash as the local scheduler would, with two "nodes"
 // on this machine: ready once both workers registered, the TLS files private, `client` from the
-// start-up code computes on both workers, a client without the certificate is refused; and a
+// start-up code computes on both workers, a client without the certificate is refused, Dask runs
+// with hpc-jupyter's defaults for batch jobs under the user's own configuration; and a
 // node whose worker never starts makes the job fail after the start-up limit, naming the node
 // and showing the end of its log.
 import { execFileSync } from 'node:child_process';
@@ -25,9 +26,14 @@ import { stallingPython } from './stall.testutil.js';
 
 const CLIENT_PY = `
 import json, os
+import dask
 from hpc_jupyter.startup import *
 total = client.submit(sum, range(101)).result()
-print(json.dumps({"total": total, "workers": len(client.scheduler_info(n_workers=-1)["workers"])}))
+keys = ["distributed.admin.tick.interval", "distributed.worker.profile.interval"]
+settings = lambda: [dask.config.get(k) for k in keys]
+print(json.dumps({"total": total, "workers": len(client.scheduler_info(n_workers=-1)["workers"]),
+                  "scheduler": client.run_on_scheduler(settings),
+                  "worker": sorted(set(tuple(v) for v in client.run(settings).values()))}))
 `;
 
 const NO_CERT_PY = `
@@ -58,7 +64,8 @@ afterEach(() => {
 describe('the dask template, run locally', () => {
   it('is ready when every worker registered, over TLS only', async () => {
     session = await prepareSession('dask', { nodes: 2, threadsPerWorker: 1 });
-    job = startJob(session);
+    // The user's own Dask setting (as a DASK_* variable) wins over hpc-jupyter's default.
+    job = startJob(session, { DASK_DISTRIBUTED__WORKER__PROFILE__INTERVAL: '20ms' });
     const file = await waitForFile(session, job, 'connection.json', 60_000);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const conn = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
@@ -76,7 +83,12 @@ describe('the dask template, run locally', () => {
         encoding: 'utf8',
         timeout: 30_000,
       });
-    expect(JSON.parse(run(CLIENT_PY))).toEqual({ total: 5050, workers: 2 });
+    expect(JSON.parse(run(CLIENT_PY))).toEqual({
+      total: 5050,
+      workers: 2,
+      scheduler: ['500ms', '20ms'],
+      worker: [['500ms', '20ms']],
+    });
     expect(run(NO_CERT_PY, [String(conn['scheduler'])]).trim()).toBe('refused');
 
     const key = readFileSync(path.join(tls, 'key.pem'), 'utf8').split('\n')[1] ?? 'missing';
@@ -90,7 +102,7 @@ describe('the dask template, run locally', () => {
 
   it('fails after the start-up limit, naming the node without a worker', async () => {
     session = await prepareSession('dask', { nodes: 2, startTimeoutSeconds: 10 });
-    stallingPython(session, 'distributed.cli.dask_worker', 'n2');
+    stallingPython(session, 'hpc_jupyter.dask_engine worker', 'n2');
     job = startJob(session, { HPC_JUPYTER_NODES: 'n1,n2' });
     const exit = await Promise.race([
       job.exited,

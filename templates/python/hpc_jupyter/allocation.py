@@ -165,7 +165,7 @@ class AllocationCluster:
         scheduler_file = os.path.join(self.directory, "scheduler.json")
         self._spawn(
             [
-                sys.executable, "-m", "distributed.cli.dask_scheduler", "--protocol", "tls",
+                sys.executable, "-m", "hpc_jupyter.dask_engine", "scheduler", "--protocol", "tls",
                 "--host", address, "--port", "0", "--dashboard-address", "%s:0" % address,
                 "--scheduler-file", scheduler_file,
             ]
@@ -178,7 +178,7 @@ class AllocationCluster:
         cpus = os.environ.get("SLURM_CPUS_PER_TASK", "")
         self._srun(
             [
-                sys.executable, "-m", "distributed.cli.dask_worker", scheduler, "--nworkers", "1",
+                sys.executable, "-m", "hpc_jupyter.dask_engine", "worker", scheduler, "--nworkers", "1",
                 "--nthreads", cpus if cpus.isdigit() else "1", "--no-dashboard",
                 "--local-directory", tempfile.gettempdir(),
             ]
