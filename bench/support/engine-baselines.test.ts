@@ -1,9 +1,12 @@
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { VENV_PYTHON } from '../../templates/runtime/job-harness.js';
 import {
   ENGINES,
   baselineScript,
   clusterPiScript,
   singleThreadPiScript,
+  sparkRecordCostScript,
 } from './engine-baselines.js';
 import { enginePhases } from './engine-phases.js';
 
@@ -41,6 +44,17 @@ describe('engine baselines', () => {
     expect(singleThreadPiScript(10)).toContain(
       'total_count = sum(1 for i in range(NUM_SAMPLES) if inside(i))',
     );
+  });
+
+  it("measures a record through PySpark's filter wrapper against plain Python", () => {
+    const out = execFileSync(VENV_PYTHON, ['-c', sparkRecordCostScript(200_000, 2)], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    const cost = JSON.parse(out) as { plain: number; pyspark: number };
+    // One more Python call per record: measurably dearer, though not twice the plain loop's work.
+    expect(cost.pyspark / cost.plain).toBeGreaterThan(1.1);
+    expect(cost.pyspark / cost.plain).toBeLessThan(2.5);
   });
 
   it('splits a run into phases, leaving out instants that are unknown or out of order', () => {

@@ -177,3 +177,33 @@ total_count = sum(1 for i in range(NUM_SAMPLES) if inside(i))
 print(json.dumps({"pi": 4.0 * total_count / NUM_SAMPLES, "wall": time.time() - t0}))
 `;
 }
+
+/**
+ * What one record of the seed's pi costs in PySpark's Python worker against plain Python, in one
+ * thread: `rdd.filter(f)` calls f through PySpark's own `fail_on_stopiteration` wrapper (taken
+ * from the installed pyspark, so the figure follows its version), then counts. Both run ROUNDS
+ * times, alternating; the best of each counts. Prints one JSON line: plain and pyspark seconds.
+ */
+export function sparkRecordCostScript(samples: number, rounds = 3): string {
+  return `import json, random, time
+from pyspark.util import fail_on_stopiteration
+
+def inside(p):
+    x, y = random.random(), random.random()
+    return x*x + y*y < 1
+
+def plain(n):
+    return sum(1 for i in range(n) if inside(i))
+
+def pyspark_worker(n):
+    return sum(1 for _ in filter(fail_on_stopiteration(inside), iter(range(n))))
+
+best = {"plain": float("inf"), "pyspark": float("inf")}
+for _ in range(${rounds}):
+    for name, count in (("plain", plain), ("pyspark", pyspark_worker)):
+        t0 = time.perf_counter()
+        count(${samples})
+        best[name] = min(best[name], time.perf_counter() - t0)
+print(json.dumps(best))
+`;
+}

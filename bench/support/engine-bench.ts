@@ -21,6 +21,7 @@
  */
 import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { dirname, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -46,6 +47,7 @@ import {
   baselineScript,
   clusterPiScript,
   singleThreadPiScript,
+  sparkRecordCostScript,
   type Engine,
 } from './engine-baselines.js';
 import { ENGINE_PHASES, enginePhases, type EnginePhase } from './engine-phases.js';
@@ -261,6 +263,33 @@ export function engineBenchmark(engine: Engine): void {
     return (JSON.parse(stdout.trim().split('\n').pop() ?? '') as { wall: number }).wall * 1000;
   }
 
+  /**
+   * Spark only: the ceiling its own per-record cost puts on the speed-up. PySpark's worker calls
+   * the user's function through a wrapper, so one record costs more than in the plain loop the
+   * speed-up is measured against; with C cores the cluster can reach at most C / that ratio.
+   */
+  async function sparkCeiling(clusterMs: number, singleMs: number): Promise<string> {
+    const { stdout } = await promisify(execFile)(
+      JOB_PYTHON,
+      ['-c', sparkRecordCostScript(NUM_SAMPLES / 10)],
+      { timeout: 300_000 },
+    );
+    const cost = JSON.parse(stdout.trim().split('\n').pop() ?? '') as {
+      plain: number;
+      pyspark: number;
+    };
+    const ratio = cost.pyspark / cost.plain;
+    const cores = availableParallelism();
+    const ceiling = cores / ratio;
+    const reached = singleMs / clusterMs;
+    return (
+      `bench engines spark pi ceiling: a record through PySpark's filter costs ${ratio.toFixed(2)}x ` +
+      `plain Python (one thread, ${(NUM_SAMPLES / 10).toExponential(0)} samples), so ${cores} ` +
+      `cores give at most ${ceiling.toFixed(2)}x; reached ${reached.toFixed(2)}x, ` +
+      `${Math.round((100 * reached) / ceiling)} % of it`
+    );
+  }
+
   describe(`engines: ${engine}`, () => {
     it(`hpc-jupyter start ${engine} --nodes ${NODES} against a hand-written sbatch script`, async () => {
       const ready: ReadySample[] = [];
@@ -365,6 +394,14 @@ export function engineBenchmark(engine: Engine): void {
         }),
       ];
       const summary = metrics.map((m) => m.summary);
+      if (engine === 'spark') {
+        summary.push(
+          await sparkCeiling(
+            median(counted.map((p) => p.clusterMs)),
+            median(counted.map((p) => p.singleMs)),
+          ),
+        );
+      }
       const header = ['round', 'how', 'job', 'others', 'ready', ...ENGINE_PHASES];
       const piRows = pis.map((p) => [
         p.round === 0 ? 'warm-up' : String(p.round),
