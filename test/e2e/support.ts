@@ -84,6 +84,7 @@ export function sshTransportFor(
       ...(ssh.user === undefined ? {} : { user: ssh.user }),
       ...(ssh.identityFile === undefined ? {} : { identityFile: ssh.identityFile }),
       ...(ssh.knownHostsFile === undefined ? {} : { knownHostsFile: ssh.knownHostsFile }),
+      ...(ssh.proxyJump === undefined ? {} : { proxyJump: ssh.proxyJump }),
       configFile: null,
     },
     { prompter, agentSocket: null, systemConfigFile: null, globalKnownHostsFiles: [] },
