@@ -14,7 +14,8 @@
  *
  * One warm-up of each way to start (not counted), then ROUNDS rounds alternating which goes
  * first. Every run waits (a while) for other people's jobs to leave the shared cluster and notes
- * how many were left. Each run is split into phases from file times on the cluster (one clock):
+ * how many were left, then for the cores to go idle (90 %, up to 30 s), as does the one-thread
+ * count: a job that just ended may still be exiting. Each run is split into phases from file times on the cluster (one clock):
  * submit, to step start (the batch step began: job.log created), start-up in job (until the
  * ready file: connection.json, or the baseline's `ready`), seen by client. Prints a table and
  * summary lines, writes .artifacts/bench/engines-ENGINE.json, and never fails on timing.
@@ -52,7 +53,7 @@ import {
 } from './engine-baselines.js';
 import { ENGINE_PHASES, enginePhases, type EnginePhase } from './engine-phases.js';
 import { remoteFileTimes } from './job-timeline.js';
-import { quietCluster } from './quiet-cluster.js';
+import { quietCluster, quietCpu } from './quiet-cluster.js';
 import {
   evaluate,
   evaluateSpeedup,
@@ -311,6 +312,7 @@ export function engineBenchmark(engine: Engine): void {
       ];
       const one = async (tool: Tool, round: number): Promise<void> => {
         const otherJobs = await quietCluster(transport);
+        await quietCpu();
         const others = otherJobs === undefined ? {} : { otherJobs };
         if (tool === 'baseline') {
           const sample = { ...(await baseline(round)), ...others };
@@ -326,6 +328,7 @@ export function engineBenchmark(engine: Engine): void {
         const pi = lastJson(ran) as { pi: number; wall: number; hosts: string[] };
         await stopSession(session);
         const quiet = await quietCluster(transport);
+        await quietCpu();
         const singleMs = await singleThreadMs();
         const piSample: PiSample = {
           round,
