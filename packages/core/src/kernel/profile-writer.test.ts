@@ -1,6 +1,15 @@
 // Profiles written into a config file the user also edits by hand: comments and everything else
 // stay, the entry is added or replaced, and the result still loads as valid configuration.
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -90,6 +99,28 @@ describe('writeProfile', () => {
         template: 'kernel',
       }),
     ).rejects.toThrow(/not a valid profile name/);
+  });
+
+  it('writes through a symbolic link, which stays a link to the updated file', async () => {
+    const real = path.join(dir, 'dotfiles-clusters.yaml');
+    writeFileSync(real, ORIGINAL, { mode: 0o640 });
+    const link = path.join(dir, 'clusters.yaml');
+    symlinkSync(real, link);
+    await writeProfile(link, { name: 'p', displayName: 'P', cluster: 'lab', template: 'kernel' });
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readFileSync(real, 'utf8')).toContain('p:\n    displayName: P');
+    expect(statSync(real).mode & 0o777).toBe(0o640);
+  });
+
+  it('refuses what is not a regular file (as /dev/null is), and leaves it as it was', async () => {
+    // HPC_JUPYTER_CONFIG=/dev/null means "no config": replacing it by rename would put a
+    // regular file where the device was. A pipe stands in for the device here.
+    const pipe = path.join(dir, 'config-pipe');
+    execFileSync('mkfifo', [pipe]);
+    await expect(
+      writeProfile(pipe, { name: 'p', displayName: 'P', cluster: 'local', template: 'kernel' }),
+    ).rejects.toThrow(/config-pipe is a pipe, so the profile cannot be written to it/);
+    expect(statSync(pipe).isFIFO()).toBe(true);
   });
 });
 

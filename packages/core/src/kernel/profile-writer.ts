@@ -2,15 +2,18 @@
  * Writes a profile into the user's config file (`~/.config/hpc-jupyter/clusters.yaml`, or the
  * file HPC_JUPYTER_CONFIG names; `profiles.yaml` in it when it names a directory), keeping
  * everything else in the file as it was, comments included (yaml's Document API), and replacing
- * the file atomically so a reader never sees half of it.
+ * the file atomically so a reader never sees half of it. A symbolic link (a config kept with the
+ * user's dotfiles) stays one: the file it points to is what gets replaced. Anything but a regular
+ * file (HPC_JUPYTER_CONFIG=/dev/null, meaning "no config") is refused, never replaced.
  */
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, realpath, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { isMap, parseDocument, type Document } from 'yaml';
 import { configOverride, type Environment, userConfigPath } from '../config/paths.js';
 import { NAME_PATTERN, type ProfileConfig } from '../config/types.js';
 import { HpcError, InvalidInputError } from '../errors.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 
 /** The file a new profile goes into. */
 export async function profileFileFor(env: Environment, home = os.homedir()): Promise<string> {
@@ -45,9 +48,10 @@ export async function writeProfile(file: string, profile: ProfileConfig): Promis
       hint: 'Use lower-case letters, digits, "_" and "-", starting with a letter or digit.',
     });
   }
+  const target = await writableTarget(file);
   let text = '';
   try {
-    text = await readFile(file, 'utf8');
+    text = await readFile(target, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
@@ -62,8 +66,40 @@ export async function writeProfile(file: string, profile: ProfileConfig): Promis
   }
   setProfile(doc, profile);
   const out = doc.toString();
-  await writeAtomic(file, out);
+  await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
+  const mode = await stat(target).then(
+    (s) => s.mode & 0o777,
+    () => 0o600,
+  );
+  await writeFileAtomic(target, out, { mode });
   return out;
+}
+
+/** The file to replace for `file`: itself, or what its symbolic links lead to; a regular file. */
+async function writableTarget(file: string): Promise<string> {
+  const target = await realpath(file).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return file;
+    throw error;
+  });
+  const info = await stat(target).catch(() => undefined);
+  if (info !== undefined && !info.isFile()) {
+    const what = info.isDirectory()
+      ? 'a directory'
+      : info.isCharacterDevice() || info.isBlockDevice()
+        ? 'a device'
+        : info.isFIFO()
+          ? 'a pipe'
+          : 'not a regular file';
+    throw new InvalidInputError(
+      `The config file ${file} is ${what}, so the profile cannot be written to it.`,
+      {
+        hint:
+          'Point HPC_JUPYTER_CONFIG at a YAML file or a directory (profiles go to profiles.yaml ' +
+          'in it), or unset it to use ~/.config/hpc-jupyter/clusters.yaml.',
+      },
+    );
+  }
+  return target;
 }
 
 function setProfile(doc: Document, profile: ProfileConfig): void {
@@ -91,15 +127,4 @@ function setProfile(doc: Document, profile: ProfileConfig): void {
   if (isMap(existing) && existing.commentBefore !== undefined)
     node.commentBefore = existing.commentBefore;
   profiles.set(profile.name, node);
-}
-
-async function writeAtomic(file: string, text: string): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const mode = await stat(file).then(
-    (s) => s.mode & 0o777,
-    () => 0o600,
-  );
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  await writeFile(tmp, text, { mode });
-  await rename(tmp, file);
 }
