@@ -9,7 +9,6 @@ import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import * as zmq from 'zeromq';
 import { type Channel, type ConnectionInfo, endpointOf } from './connection-info.js';
-import { SerialSender } from './kernel-sockets.js';
 import {
   type MessageHeader,
   MessageFactory,
@@ -18,6 +17,19 @@ import {
   Signer,
   splitFrames,
 } from './wire.js';
+
+/** Sends on one libzmq socket in order (zeromq.js allows one pending send per socket). */
+class SerialSender {
+  private tail: Promise<void> = Promise.resolve();
+
+  constructor(private readonly socket: zmq.Dealer) {}
+
+  send(frames: Buffer[]): Promise<void> {
+    const next = this.tail.then(() => this.socket.send(frames));
+    this.tail = next.catch(() => undefined);
+    return this.tail;
+  }
+}
 
 export interface ReceivedMessage {
   readonly header: MessageHeader;
@@ -50,9 +62,9 @@ export class TestKernelClient {
     };
     this.dealers = { shell: make('shell'), control: make('control'), stdin: make('stdin') };
     this.senders = {
-      shell: new SerialSender(this.dealers.shell, () => undefined),
-      control: new SerialSender(this.dealers.control, () => undefined),
-      stdin: new SerialSender(this.dealers.stdin, () => undefined),
+      shell: new SerialSender(this.dealers.shell),
+      control: new SerialSender(this.dealers.control),
+      stdin: new SerialSender(this.dealers.stdin),
     };
     this.sub.connect(endpointOf(info, 'iopub'));
     this.sub.subscribe();

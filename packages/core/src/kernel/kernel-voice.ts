@@ -19,7 +19,7 @@ export class KernelVoice {
     msgType: string,
     content: object,
   ): void {
-    void this.sockets.send(
+    this.sockets.send(
       channel,
       this.factory.make({ msgType, content, parentHeader, identities: [identity] }),
     );
@@ -27,7 +27,7 @@ export class KernelVoice {
 
   publish(msgType: string, content: object, parentHeader?: Buffer): void {
     const topic = Buffer.from(`kernel.${this.factory.session}.${msgType}`);
-    void this.sockets.send(
+    this.sockets.send(
       'iopub',
       this.factory.make({
         msgType,

@@ -105,9 +105,6 @@ export class KernelLauncher {
       onMessage: (channel, frames) => {
         launcher.onMessage(channel, frames);
       },
-      onError: (error) => {
-        launcher.problem(error);
-      },
     });
     launcher.voice = new KernelVoice(launcher.factory, launcher.sockets);
     launcher.notices = new CellNotices(launcher.voice, (line) => {
@@ -200,10 +197,7 @@ export class KernelLauncher {
           this.fromKernel(channel, identity, frames);
         },
         onIopub: (frames) => {
-          void this.sockets.send('iopub', frames);
-        },
-        onError: (error) => {
-          this.problem(error);
+          this.sockets.send('iopub', frames);
         },
       });
       this.remote = remote;
@@ -318,7 +312,7 @@ export class KernelLauncher {
         // Not ours to judge: pass it on as it is.
       }
     }
-    void this.sockets.send(channel, [identity, ...frames]);
+    this.sockets.send(channel, [identity, ...frames]);
   }
 
   private parse(rest: Buffer[], verify = true): [WireFrames, MessageHeader] | undefined {

@@ -7,10 +7,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import * as zmq from 'zeromq';
 import type { Channel } from './connection-info.js';
-import { type RouterChannel, SerialSender } from './kernel-sockets.js';
+import type { RouterChannel } from './kernel-sockets.js';
 import { type MessageFactory, parseHeader, splitFrames } from './wire.js';
+import { ZmtpConnector } from './zmtp-sockets.js';
 
 export type RemoteEndpoints = Readonly<Record<Channel, string>>;
 
@@ -21,44 +21,44 @@ export interface RemoteKernelOptions {
   readonly onReply: (channel: RouterChannel, identity: Buffer, frames: Buffer[]) => void;
   /** Every iopub message of the kernel, except the answers to our own probes. */
   readonly onIopub: (frames: Buffer[]) => void;
-  readonly onError: (error: unknown) => void;
   /** At most this many clients keep their own sockets; the least recently heard go first. */
   readonly maxClients?: number;
 }
 
-interface ClientSockets {
-  readonly dealers: Readonly<Record<RouterChannel, zmq.Dealer>>;
-  readonly senders: Readonly<Record<RouterChannel, SerialSender>>;
-}
+type ClientSockets = Readonly<Record<RouterChannel, ZmtpConnector>>;
+
+/** Unsent messages still go out for this long when a connection closes (libzmq's linger). */
+const LINGER_MS = 1000;
 
 export interface Established {
   /** The kernel process's session id (from its reply header): changes when it restarts. */
   readonly session: string;
 }
 
-const ROUTER_CHANNELS: readonly RouterChannel[] = ['stdin', 'shell', 'control'];
-
 export class RemoteKernel {
   private readonly clients = new Map<string, ClientSockets>();
-  private readonly sub: zmq.Subscriber;
+  private readonly sub: ZmtpConnector;
   /** msg_ids of our probes: their iopub answers are ours, not the clients'. */
   private readonly probeIds = new Set<string>();
   private probeIopub: ((id: string) => void) | undefined;
   private hbTimer: NodeJS.Timeout | undefined;
-  private hb: zmq.Dealer | undefined;
+  private hb: ZmtpConnector | undefined;
   private closed = false;
 
   constructor(private readonly options: RemoteKernelOptions) {
-    this.sub = new zmq.Subscriber({ linger: 0 });
-    this.sub.connect(options.endpoints.iopub);
-    this.sub.subscribe();
-    void this.readIopub();
+    this.sub = new ZmtpConnector(options.endpoints.iopub, {
+      type: 'SUB',
+      onMessage: (frames) => {
+        if (this.probeIds.size > 0 && this.isProbeAnswer(frames)) return;
+        this.options.onIopub(frames);
+      },
+    });
   }
 
   /** Sends a client's message (frames after its identity) to the kernel, unchanged. */
   forward(channel: RouterChannel, identity: Buffer, frames: readonly Buffer[]): void {
     if (this.closed) return;
-    void this.clientOf(identity).senders[channel].send([...frames]);
+    this.clientOf(identity)[channel].send(frames);
   }
 
   /**
@@ -74,9 +74,28 @@ export class RemoteKernel {
     readonly timeoutMs: number;
     readonly signal?: AbortSignal;
   }): Promise<Established> {
-    const probe = new zmq.Dealer({ linger: 0, routingId: `hpcj-probe-${hex(8)}` });
-    probe.receiveTimeout = 1000;
-    probe.connect(this.options.endpoints.shell);
+    const waiting = new Map<string, (session: string) => void>();
+    const probe = new ZmtpConnector(this.options.endpoints.shell, {
+      type: 'DEALER',
+      identity: Buffer.from(`hpcj-probe-${hex(8)}`),
+      onMessage: (frames) => {
+        const answer = kernelInfoAnswer(frames);
+        if (answer !== undefined) waiting.get(answer.parent)?.(answer.session);
+      },
+    });
+    /** The replying kernel's session, or undefined when no reply came within a second. */
+    const reply = (id: string): Promise<string | undefined> =>
+      new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          waiting.delete(id);
+          resolve(undefined);
+        }, 1000);
+        waiting.set(id, (session) => {
+          clearTimeout(timer);
+          waiting.delete(id);
+          resolve(session);
+        });
+      });
     const deadline = Date.now() + options.timeoutMs;
     let restartAsked = options.restartStale !== true;
     try {
@@ -88,8 +107,9 @@ export class RemoteKernel {
         const id = parseHeader(splitFrames(request).header).msg_id;
         this.probeIds.add(id);
         const sawIopub = this.waitForProbeIopub(1500);
-        await probe.send(request);
-        const session = await receiveReply(probe, id);
+        const replied = reply(id);
+        probe.send(request);
+        const session = await replied;
         if (session === undefined || session === options.staleSession) {
           if (session !== undefined && !restartAsked) {
             restartAsked = true;
@@ -112,42 +132,43 @@ export class RemoteKernel {
 
   /** Asks the kernel to restart (it exits; the job starts it again), as Jupyter's restart does. */
   private async requestRestart(): Promise<void> {
-    const control = new zmq.Dealer({ linger: 1000, routingId: `hpcj-restart-${hex(8)}` });
-    control.receiveTimeout = 3000;
-    control.connect(this.options.endpoints.control);
-    try {
-      await control.send(
-        this.options.factory.make({ msgType: 'shutdown_request', content: { restart: true } }),
-      );
-      await control.receive().catch(() => undefined);
-    } finally {
-      control.close();
-    }
+    let answered: () => void = () => undefined;
+    const reply = new Promise<void>((resolve) => {
+      answered = resolve;
+      setTimeout(resolve, 3000).unref();
+    });
+    const control = new ZmtpConnector(this.options.endpoints.control, {
+      type: 'DEALER',
+      identity: Buffer.from(`hpcj-restart-${hex(8)}`),
+      onMessage: () => {
+        answered();
+      },
+    });
+    control.send(
+      this.options.factory.make({ msgType: 'shutdown_request', content: { restart: true } }),
+    );
+    await reply;
+    control.close(LINGER_MS);
   }
 
   /** Pings the kernel's heartbeat every `intervalMs`; `onDead` once nothing came for `deadMs`. */
   watchHeartbeat(onDead: () => void, intervalMs = 1000, deadMs = 10_000): void {
-    const hb = new zmq.Dealer({ linger: 0 });
-    hb.connect(this.options.endpoints.hb);
-    this.hb = hb;
     let last = Date.now();
-    void (async () => {
-      try {
-        for await (const frames of hb) {
-          if (frames.length > 0) last = Date.now();
-        }
-      } catch {
-        // closed
-      }
-    })();
-    const sender = new SerialSender(hb, () => undefined);
+    const hb = new ZmtpConnector(this.options.endpoints.hb, {
+      type: 'DEALER',
+      onMessage: (frames) => {
+        if (frames.length > 0) last = Date.now();
+      },
+    });
+    this.hb = hb;
     this.hbTimer = setInterval(() => {
       if (Date.now() - last > deadMs) {
         this.stopHeartbeat();
         onDead();
         return;
       }
-      void sender.send([Buffer.alloc(0), Buffer.from('ping')]);
+      // REQ's envelope (an empty delimiter) and the ping, as jupyter_client's heartbeat sends.
+      hb.send([Buffer.alloc(0), Buffer.from('ping')]);
     }, intervalMs);
     this.hbTimer.unref();
   }
@@ -159,10 +180,10 @@ export class RemoteKernel {
     this.hb = undefined;
   }
 
-  /** Resolves once everything forwarded so far is queued in the sockets. */
+  /** Resolves once everything forwarded so far is handed to the operating system. */
   async drained(): Promise<void> {
-    const all = [...this.clients.values()].flatMap((c) => Object.values(c.senders));
-    await Promise.all(all.map((s) => s.drained()));
+    const all = [...this.clients.values()].flatMap((c) => Object.values(c));
+    await Promise.all(all.map((connector) => connector.flushed()));
   }
 
   close(): void {
@@ -171,13 +192,13 @@ export class RemoteKernel {
     this.stopHeartbeat();
     this.sub.close();
     for (const client of this.clients.values()) {
-      for (const dealer of Object.values(client.dealers)) dealer.close();
+      for (const connector of Object.values(client)) connector.close(LINGER_MS);
     }
     this.clients.clear();
   }
 
   private clientOf(identity: Buffer): ClientSockets {
-    const key = identity.toString('hex');
+    const key = identity.toString('latin1');
     const found = this.clients.get(key);
     if (found !== undefined) {
       // Most recently heard last, so the first entry is the one to drop when full.
@@ -188,47 +209,27 @@ export class RemoteKernel {
     const max = this.options.maxClients ?? 256;
     if (this.clients.size >= max) {
       const [oldestKey, oldest] = this.clients.entries().next().value as [string, ClientSockets];
-      for (const dealer of Object.values(oldest.dealers)) dealer.close();
+      for (const connector of Object.values(oldest)) connector.close();
       this.clients.delete(oldestKey);
     }
     // The same routing id on all three: ipykernel sends input requests on stdin to the identity
     // the execute request came from on shell.
     const routingId = routingIdFor(identity);
-    const dealers = {} as Record<RouterChannel, zmq.Dealer>;
-    const senders = {} as Record<RouterChannel, SerialSender>;
-    for (const channel of ROUTER_CHANNELS) {
-      const dealer = new zmq.Dealer({ linger: 1000, routingId });
-      dealer.connect(this.options.endpoints[channel]);
-      dealers[channel] = dealer;
-      senders[channel] = new SerialSender(dealer, this.options.onError);
-      void this.readReplies(channel, identity, dealer);
-    }
-    const created = { dealers, senders };
+    const connect = (channel: RouterChannel): ZmtpConnector =>
+      new ZmtpConnector(this.options.endpoints[channel], {
+        type: 'DEALER',
+        identity: routingId,
+        onMessage: (frames) => {
+          this.options.onReply(channel, identity, frames);
+        },
+      });
+    const created = {
+      stdin: connect('stdin'),
+      shell: connect('shell'),
+      control: connect('control'),
+    };
     this.clients.set(key, created);
     return created;
-  }
-
-  private async readReplies(
-    channel: RouterChannel,
-    identity: Buffer,
-    dealer: zmq.Dealer,
-  ): Promise<void> {
-    try {
-      for await (const frames of dealer) this.options.onReply(channel, identity, frames);
-    } catch (error) {
-      if (!this.closed && !dealer.closed) this.options.onError(error);
-    }
-  }
-
-  private async readIopub(): Promise<void> {
-    try {
-      for await (const frames of this.sub) {
-        if (this.probeIds.size > 0 && this.isProbeAnswer(frames)) continue;
-        this.options.onIopub(frames);
-      }
-    } catch (error) {
-      if (!this.closed) this.options.onError(error);
-    }
   }
 
   private isProbeAnswer(frames: Buffer[]): boolean {
@@ -259,33 +260,30 @@ export class RemoteKernel {
   }
 }
 
-/** Receives until the reply to `msgId` arrives; its sender's session, or undefined on timeout. */
-async function receiveReply(dealer: zmq.Dealer, msgId: string): Promise<string | undefined> {
-  for (;;) {
-    let frames: Buffer[];
-    try {
-      frames = await dealer.receive();
-    } catch {
-      return undefined; // timed out: ask again
+/** A kernel_info_reply's parent msg_id and its sender's session; undefined for anything else. */
+function kernelInfoAnswer(frames: Buffer[]): { parent: string; session: string } | undefined {
+  try {
+    const m = splitFrames(frames);
+    const parent = JSON.parse(m.parentHeader.toString('utf8')) as { msg_id?: unknown };
+    const header = parseHeader(m.header);
+    if (typeof parent.msg_id !== 'string' || header.msg_type !== 'kernel_info_reply') {
+      return undefined;
     }
-    try {
-      const m = splitFrames(frames);
-      const parent = JSON.parse(m.parentHeader.toString('utf8')) as { msg_id?: unknown };
-      if (parent.msg_id !== msgId) continue;
-      const header = parseHeader(m.header);
-      if (header.msg_type !== 'kernel_info_reply') continue;
-      return header.session;
-    } catch {
-      continue;
-    }
+    return { parent: parent.msg_id, session: header.session };
+  } catch {
+    return undefined;
   }
 }
 
-/** The client's identity when ZeroMQ accepts it as a routing id, else one of our own. */
-export function routingIdFor(identity: Buffer): string {
-  const printable =
-    identity.length > 0 && identity.length <= 255 && identity.every((b) => b >= 0x21 && b <= 0x7e);
-  return printable ? identity.toString('latin1') : `hpcj-${hex(8)}`;
+/**
+ * The client's identity, to be the kernel's routing id for our connections on its behalf; one
+ * of our own for an identity ZeroMQ made up (those start with a zero byte and mean nothing on
+ * another connection).
+ */
+export function routingIdFor(identity: Buffer): Buffer {
+  return identity.length > 0 && identity.length <= 255 && identity[0] !== 0
+    ? identity
+    : Buffer.from(`hpcj-${hex(8)}`);
 }
 
 function hex(bytes: number): string {
