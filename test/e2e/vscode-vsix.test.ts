@@ -5,8 +5,8 @@
  * collection, the view and the commands; the agent it starts by default is the one bundled in the
  * .vsix, which must serve the real Slurm test cluster: its templates, a launch form with the
  * site's partitions, and a JupyterLab job reached through its tunnel. A profile installed as a
- * kernel from it runs the bundled launcher (with the zeromq shipped beside the bundle), which
- * answers as a kernel at once and runs code on a compute node once its job is up.
+ * kernel from it runs the bundled launcher (pure JavaScript: it speaks ZeroMQ's protocol itself),
+ * which answers as a kernel at once and runs code on a compute node once its job is up.
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -156,12 +156,12 @@ describe('the .vsix', () => {
         'extension/dist/runtime/templates/common/parameters.yaml',
       ]),
     );
-    // Sources, build output and dependencies stay out; only the native packages the bundled
-    // CLI loads at run time (the kernel launcher's zeromq) sit beside it.
+    // Sources, build output and dependencies stay out, and nothing native: the same .vsix
+    // serves every platform.
     const unwanted = listed.filter(
       (n) =>
-        /^extension\/(src|lib|scripts)\/|\.ts$|\.map$|tsconfig/.test(n) ||
-        (n.includes('/node_modules/') && !/\/dist\/node_modules\/(zeromq|cmake-ts)\//.test(n)),
+        /^extension\/(src|lib|scripts)\/|\.ts$|\.map$|\.node$|tsconfig/.test(n) ||
+        n.includes('/node_modules/'),
     );
     expect(unwanted).toEqual([]);
     const xml = entries

@@ -10,13 +10,12 @@
 // import.meta.url)`). Bundled, every module lives in one file, so each core module's
 // `import.meta.url` is rewritten to the URL it would have under dist/runtime/packages/core/,
 // and the relative paths keep working unchanged. Native addons that ssh2 only uses when present
-// (its crypto binding, cpu-features) are left out; ssh2 then uses its pure-JS code paths.
-// zeromq (the kernel launcher's sockets, loaded only by `hpc-jupyter kernel`) cannot be bundled:
-// its JavaScript and prebuilt N-API addons for Linux and macOS go to dist/node_modules/.
+// (its crypto binding, cpu-features) are left out; ssh2 then uses its pure-JS code paths. The
+// kernel launcher speaks ZeroMQ's protocol itself, so nothing native ships: the .vsix is the same
+// on every platform.
 // Usage: node scripts/build.mjs [--no-minify] [--quiet]
 import { build } from 'esbuild';
-import { existsSync } from 'node:fs';
-import { cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,9 +29,6 @@ const repoRoot = path.resolve(coreDir, '..', '..');
 const runtimeDir = path.join(dist, 'runtime');
 const quiet = process.argv.includes('--quiet');
 const minify = !process.argv.includes('--no-minify');
-
-/** Packages the bundle may not contain (native code); copied beside it when referenced. */
-const NATIVE_PACKAGES = ['zeromq'];
 
 const banner = [
   '"use strict";',
@@ -107,7 +103,7 @@ async function bundle(entry, file, extraPlugins) {
     platform: 'node',
     format: 'cjs',
     target: 'node20',
-    external: ['vscode', ...NATIVE_PACKAGES],
+    external: ['vscode'],
     plugins: [...extraPlugins, corePaths, optionalNative],
     banner: { js: banner },
     // An `import.meta` left anywhere would be empty in CommonJS: fail instead of shipping it.
@@ -158,63 +154,6 @@ async function copyRuntime() {
   });
 }
 
-/**
- * Copies a native package the CLI imports (zeromq, for the remote-kernel launcher) beside the
- * bundle, with just what it loads at run time: its JavaScript, and its prebuilt addons for the
- * platforms the extension supports (Linux and macOS; N-API addons, so they load in Electron too).
- */
-async function copyNative(name) {
-  const spec = NATIVE_FILES[name];
-  const from = packageDir(name, coreDir);
-  for (const entry of spec.files)
-    await copyFiltered(path.join(from, entry), path.join(dist, 'node_modules', name, entry));
-  for (const [dep, files] of Object.entries(spec.deps)) {
-    const depFrom = packageDir(dep, from);
-    for (const entry of files)
-      await copyFiltered(path.join(depFrom, entry), path.join(dist, 'node_modules', dep, entry));
-  }
-}
-
-const NATIVE_FILES = {
-  zeromq: {
-    files: [
-      'package.json',
-      'LICENSE.txt',
-      'lib',
-      'build/manifest.json',
-      'build/linux',
-      'build/darwin',
-    ],
-    deps: { 'cmake-ts': ['package.json', 'build/loader.js'] },
-  },
-};
-
-/** The directory of package `name` as Node would find it from `dir`. */
-function packageDir(name, dir) {
-  for (let d = dir; ; d = path.dirname(d)) {
-    const candidate = path.join(d, 'node_modules', name);
-    if (existsSync(path.join(candidate, 'package.json'))) return candidate;
-    if (path.dirname(d) === d) throw new Error(`cannot find ${name} from ${dir}`);
-  }
-}
-
-async function copyFiltered(from, to) {
-  if (!(await exists(from))) return;
-  await cp(from, to, {
-    recursive: true,
-    filter: (src) => !/\.(map|d\.ts|d\.mts|tsbuildinfo)$/.test(src),
-  });
-}
-
-async function exists(p) {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const started = Date.now();
 await rm(dist, { recursive: true, force: true });
 const metafiles = await Promise.all([
@@ -223,10 +162,6 @@ const metafiles = await Promise.all([
 ]);
 await copyRuntime();
 const outputs = Object.assign({}, ...metafiles.map((m) => m.outputs));
-const imported = new Set(
-  Object.values(outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path)),
-);
-for (const name of NATIVE_PACKAGES) if (imported.has(name)) await copyNative(name);
 if (!quiet) {
   for (const [file, out] of Object.entries(outputs)) {
     if (file.endsWith('.js')) console.log(`${file}: ${(out.bytes / 1024).toFixed(0)} KiB`);
