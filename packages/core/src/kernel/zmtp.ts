@@ -140,7 +140,9 @@ export type ZmtpEvent =
  * into chunks. A frame's body is copied at most once (when it spans chunks).
  */
 export class ZmtpDecoder {
-  private readonly chunks: Buffer[] = [];
+  /** Received bytes not yet decoded: `chunks` from index `head` on (no shift() per chunk). */
+  private chunks: Buffer[] = [];
+  private head = 0;
   private buffered = 0;
   private frames: Buffer[] = [];
 
@@ -183,7 +185,8 @@ export class ZmtpDecoder {
 
   private byteAt(offset: number): number {
     let at = offset;
-    for (const chunk of this.chunks) {
+    for (let i = this.head; i < this.chunks.length; i++) {
+      const chunk = this.chunks[i] as Buffer;
       if (at < chunk.length) return chunk[at] ?? 0;
       at -= chunk.length;
     }
@@ -199,24 +202,34 @@ export class ZmtpDecoder {
     return Number(value);
   }
 
-  /** The next `n` buffered bytes, as a view when they lie in one chunk. */
+  /** The next `n` buffered bytes (there are at least `n`), as a view when in one chunk. */
   private take(n: number): Buffer {
+    if (n === 0) return Buffer.alloc(0);
     this.buffered -= n;
-    const first = this.chunks[0];
-    if (first !== undefined && first.length >= n) {
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
+    const first = this.chunks[this.head] as Buffer;
+    let out: Buffer;
+    if (first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.head++;
+      else this.chunks[this.head] = first.subarray(n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let filled = 0;
+      while (filled < n) {
+        const chunk = this.chunks[this.head] as Buffer;
+        const used = Math.min(chunk.length, n - filled);
+        chunk.copy(out, filled, 0, used);
+        filled += used;
+        if (used === chunk.length) this.head++;
+        else this.chunks[this.head] = chunk.subarray(used);
+      }
     }
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const chunk = this.chunks[0] as Buffer;
-      const used = Math.min(chunk.length, n - filled);
-      chunk.copy(out, filled, 0, used);
-      filled += used;
-      if (used === chunk.length) this.chunks.shift();
-      else this.chunks[0] = chunk.subarray(used);
+    if (this.head === this.chunks.length) {
+      this.chunks = [];
+      this.head = 0;
+    } else if (this.head >= 1024) {
+      this.chunks = this.chunks.slice(this.head);
+      this.head = 0;
     }
     return out;
   }
