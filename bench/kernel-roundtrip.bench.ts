@@ -2,8 +2,9 @@
  * Benchmark: the remote kernel's cost per message. The round trip of executing `pass` (request
  * sent until its reply and idle status are in) through the launcher and the agent's SSH tunnel to
  * a kernel in a Slurm job on the test cluster, against the same with a local ipykernel connected
- * directly (targets: p50 <= 1.3x, p99 <= 1.5x). Also the launcher alone (to a local ipykernel, no
- * tunnel), to tell its share from the tunnel's, and the time to move 10 MB each way: printed by
+ * directly (targets: p50 <= 1.3x, p99 <= 1.5x). Also the launcher alone (in this process, to a
+ * local ipykernel, no tunnel) and the tunnel alone (the agent's forwards to the same kernel in the
+ * job, no launcher), to tell their shares apart, and the time to move 10 MB each way: printed by
  * the kernel, and sent to it as the answer to `input()`. Writes
  * .artifacts/bench/kernel-roundtrip.json; cancels its job. Never fails on timing.
  */
@@ -15,17 +16,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { fakeRecord } from '../packages/core/src/agent/fake-session-service.js';
-import type { ConnectionInfo } from '../packages/core/src/kernel/connection-info.js';
+import { connectAgent } from '../packages/core/src/agent/connect-agent.js';
+import type { Channel, ConnectionInfo } from '../packages/core/src/kernel/connection-info.js';
 import {
   TestKernelClient,
   writeConnectionFile,
 } from '../packages/core/src/kernel/kernel-client.testutil.js';
 import { KernelLauncher } from '../packages/core/src/kernel/launcher.js';
+import { ENDPOINT_OF } from '../packages/core/src/kernel/session-link.js';
 import { cli, privateAgentEnv, testCluster } from '../test/e2e/support.js';
 import { evaluate, median, table, writeResult } from './support/report.js';
 
 const VENV = process.env['HPC_JUPYTER_VENV'] ?? '/opt/hpc-jupyter/venv';
-const ROUNDS = Number(process.env['HPCJ_BENCH_ROUNDTRIPS'] ?? '1000');
+// The two paths to the job's kernel alternate: each gets half the rounds (1000 samples for p99).
+const ROUNDS = Number(process.env['HPCJ_BENCH_ROUNDTRIPS'] ?? '2000');
 const WARMUP = 30;
 const MB10 = 10 * 1024 * 1024;
 
@@ -66,17 +70,21 @@ function ms(value: number): string {
 }
 
 /**
- * Round trips of `pass` on each client, interleaved (one on each per round), so that a burst of
- * other work on this small machine lands on all paths alike instead of on one path's block.
+ * Round trips of `pass`, interleaved (one per group of clients each round), so that a burst of
+ * other work on this small machine lands on all paths alike instead of on one path's block. The
+ * clients of a group reach the same kernel and take turns, so each kernel answers one request
+ * per round: a kernel asked twice in a row answers the second time faster.
  */
 async function roundTrips<K extends string>(
   clients: Record<K, TestKernelClient>,
+  groups: readonly (readonly K[])[],
 ): Promise<Record<K, number[]>> {
   const keys = Object.keys(clients) as K[];
   const samples = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Record<K, number[]>;
   for (const k of keys) for (let i = 0; i < WARMUP; i++) await clients[k].execute('pass');
   for (let i = 0; i < ROUNDS; i++) {
-    for (const k of keys) {
+    for (const group of groups) {
+      const k = group[i % group.length] as K;
       const client = clients[k];
       client.clear();
       const t = performance.now();
@@ -216,6 +224,20 @@ async function remoteKernel(): Promise<TestKernelClient> {
   return client;
 }
 
+/** The agent's tunnels to the remote kernel, without the launcher: the tunnel's share. */
+async function tunnelOnly(remote: TestKernelClient): Promise<TestKernelClient> {
+  const agent = await connectAgent({ env });
+  const session = (await agent.sessions()).find((s) => s.state === 'ready');
+  if (session === undefined) throw new Error('no ready session for the remote kernel');
+  const ports = { ...remote.info.ports };
+  for (const [channel, endpoint] of Object.entries(ENDPOINT_OF) as [Channel, string][]) {
+    ports[channel] = (await agent.access(session.id, { endpoint })).localPort;
+  }
+  const client = connect({ ...remote.info, ports });
+  await client.waitReady(10_000);
+  return client;
+}
+
 describe('kernel round trip', () => {
   it('through the launcher and tunnel, against a directly connected local ipykernel', async () => {
     const key = randomUUID();
@@ -228,8 +250,13 @@ describe('kernel round trip', () => {
     await viaLauncher.waitReady(10_000);
     await viaLauncher.execute('pass', 30_000);
     const remote = await remoteKernel();
+    const tunnel = await tunnelOnly(remote);
 
-    const runs = await roundTrips({ direct, launcher: viaLauncher, remote });
+    const runs = await roundTrips({ direct, launcher: viaLauncher, tunnel, remote }, [
+      ['direct'],
+      ['launcher'],
+      ['tunnel', 'remote'],
+    ]);
     const bulks = {
       direct: await bulk(direct),
       launcher: await bulk(viaLauncher),
@@ -242,14 +269,17 @@ describe('kernel round trip', () => {
     const labels = {
       direct: 'local ipykernel, direct',
       launcher: 'launcher -> local ipykernel',
+      tunnel: 'tunnel -> Slurm job (no launcher)',
       remote: 'launcher -> tunnel -> Slurm job',
     };
+    const seconds = (value: number | undefined): string =>
+      value === undefined ? '' : `${(value / 1000).toFixed(2)} s`;
     const rows = (Object.keys(runs) as (keyof typeof runs)[]).map((k) => [
       labels[k],
       ms(stats[k].p50),
       ms(stats[k].p99),
-      `${(bulks[k].out / 1000).toFixed(2)} s`,
-      `${(bulks[k].in / 1000).toFixed(2)} s`,
+      seconds(k === 'tunnel' ? undefined : bulks[k].out),
+      seconds(k === 'tunnel' ? undefined : bulks[k].in),
     ]);
     console.log(
       `\nexecute round trip of \`pass\` (${ROUNDS} rounds) and 10 MB each way\n${table(
@@ -289,7 +319,11 @@ describe('kernel round trip', () => {
     const bulkLine =
       `bench kernel 10 MB: out ${(bulks.remote.out / 1000).toFixed(2)} s, in ${(bulks.remote.in / 1000).toFixed(2)} s through the tunnel ` +
       `(direct ${(bulks.direct.out / 1000).toFixed(2)} s / ${(bulks.direct.in / 1000).toFixed(2)} s)`;
-    const summary = [...results.map((r) => r.summary), bulkLine];
+    // Where the remote path's extra time goes: the tunnel (agent and sshd) and the launcher.
+    const splitLine =
+      `bench kernel round trip p50 over direct: tunnel +${ms(stats.tunnel.p50 - stats.direct.p50)}, ` +
+      `launcher on top +${ms(stats.remote.p50 - stats.tunnel.p50)}`;
+    const summary = [...results.map((r) => r.summary), splitLine, bulkLine];
     for (const line of summary) console.log(line);
     // The shape scripts/bench reads back for its closing summary, like the other benchmarks.
     await writeResult('kernel-roundtrip', {
