@@ -1,8 +1,12 @@
 // The launcher's own ZMTP sockets against real libzmq (zeromq.js) over loopback TCP: a bound
 // ROUTER, PUB and REP with libzmq clients, a connecting DEALER and SUB with libzmq servers, and
 // what happens when the peer is the wrong kind, goes away or is not ZeroMQ at all.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as zmq from 'zeromq';
@@ -602,5 +606,66 @@ describe('ZmtpConnector SUB with a zeromq.js Publisher', () => {
     for (let i = 0; i < 20; i++) await pub.send(['n', String(i)]);
     await until(() => numbered().length === 20, 'twenty more messages');
     expect(numbered()).toEqual(Array.from({ length: 20 }, (_, i) => String(i)));
+  });
+});
+
+describe('ipc:// endpoints (Unix sockets), as a connection file with transport "ipc" names them', () => {
+  it('serves a ROUTER to a zeromq.js Dealer, and connects a DEALER to a zeromq.js Router', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hpcj-zmtp-ipc-'));
+    cleanups.push(() => {
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const received: string[][] = [];
+    const served = closeLater(
+      await ZmtpServer.bind(`ipc://${dir}/kernel-1`, {
+        type: 'ROUTER',
+        onMessage: (frames) => received.push(strings(frames)),
+      }),
+    );
+    const client = dealer({ routingId: 'ipc-client' });
+    client.connect(`ipc://${dir}/kernel-1`);
+    await client.send(buffers('hello'));
+    expect(await until(() => received[0], 'message over ipc')).toEqual(['ipc-client', 'hello']);
+    served.send(buffers('ipc-client', 'back'));
+    expect(strings(await client.receive())).toEqual(['back']);
+
+    const remote = router();
+    await remote.bind(`ipc://${dir}/kernel-2`);
+    const replies: string[][] = [];
+    const connector = closeLater(
+      new ZmtpConnector(`ipc://${dir}/kernel-2`, {
+        type: 'DEALER',
+        identity: Buffer.from('kid'),
+        onMessage: (frames) => replies.push(strings(frames)),
+      }),
+    );
+    connector.send(buffers('ping'));
+    const [identity, body] = await remote.receive();
+    expect(strings([identity as Buffer, body as Buffer])).toEqual(['kid', 'ping']);
+    await remote.send([identity as Buffer, Buffer.from('pong')]);
+    expect(await until(() => replies[0], 'reply over ipc')).toEqual(['pong']);
+  });
+
+  it('takes over a socket file left by a process that died, but never one in use', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hpcj-zmtp-ipc-'));
+    cleanups.push(() => {
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const path = join(dir, 'kernel-1');
+    // A listener killed with SIGKILL leaves its socket file behind.
+    const child = spawn(process.execPath, [
+      '-e',
+      `require('node:net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`,
+    ]);
+    await new Promise((resolve) => child.stdout.once('data', resolve));
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    expect(existsSync(path)).toBe(true);
+    const served = closeLater(await ZmtpServer.bind(`ipc://${path}`, { type: 'ROUTER' }));
+    expect(served).toBeInstanceOf(ZmtpServer);
+
+    await expect(ZmtpServer.bind(`ipc://${path}`, { type: 'ROUTER' })).rejects.toMatchObject({
+      code: 'EADDRINUSE',
+    });
   });
 });
