@@ -48,7 +48,7 @@ export async function writeProfile(file: string, profile: ProfileConfig): Promis
       hint: 'Use lower-case letters, digits, "_" and "-", starting with a letter or digit.',
     });
   }
-  const target = await writableTarget(file);
+  const { target, mode } = await writableTarget(file);
   let text = '';
   try {
     text = await readFile(target, 'utf8');
@@ -67,16 +67,15 @@ export async function writeProfile(file: string, profile: ProfileConfig): Promis
   setProfile(doc, profile);
   const out = doc.toString();
   await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
-  const mode = await stat(target).then(
-    (s) => s.mode & 0o777,
-    () => 0o600,
-  );
   await writeFileAtomic(target, out, { mode });
   return out;
 }
 
-/** The file to replace for `file`: itself, or what its symbolic links lead to; a regular file. */
-async function writableTarget(file: string): Promise<string> {
+/**
+ * The file to replace for `file` (itself, or what its symbolic links lead to; a regular file),
+ * and the mode to keep: its own, or 0600 for a new file.
+ */
+async function writableTarget(file: string): Promise<{ target: string; mode: number }> {
   const target = await realpath(file).catch((error: unknown) => {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return file;
     throw error;
@@ -99,7 +98,7 @@ async function writableTarget(file: string): Promise<string> {
       },
     );
   }
-  return target;
+  return { target, mode: info === undefined ? 0o600 : info.mode & 0o777 };
 }
 
 function setProfile(doc: Document, profile: ProfileConfig): void {
