@@ -10,7 +10,7 @@ import type { SshTransport } from '../../packages/core/src/transport/ssh.js';
 import {
   CLI,
   cli,
-  inSqueue,
+  waitLeftSqueue,
   privateAgentEnv,
   slurmFor,
   sshTransportFor,
@@ -85,10 +85,6 @@ describe('hpc-jupyter start on a terminal', () => {
     child.stdin.write('yes\r');
     await seen(/Cancelled session/, 20_000);
     expect(await exited).toBe(130);
-    const deadline = Date.now() + 60_000;
-    while (await inSqueue(jobId)) {
-      if (Date.now() > deadline) throw new Error(`job ${jobId} still in squeue after cancel`);
-      await new Promise((r) => setTimeout(r, 1000));
-    }
+    await waitLeftSqueue(jobId, 60_000, 'cancel');
   });
 });

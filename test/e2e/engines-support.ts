@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { REPO_ROOT, cli, inSqueue } from './support.js';
+import { REPO_ROOT, cli, waitLeftSqueue } from './support.js';
 
 export const JOB_PYTHON = '/opt/hpc-jupyter/venv/bin/python';
 const SSH = join(REPO_ROOT, 'test', 'cluster', 'ssh');
@@ -64,11 +64,7 @@ export async function startEngine(
 export async function stopEngine(env: Record<string, string>, s: EngineSession): Promise<void> {
   const stopped = await cli(['stop', s.id], env);
   expect(stopped.code, stopped.stderr).toBe(0);
-  const deadline = Date.now() + 90_000;
-  while (await inSqueue(s.jobId)) {
-    if (Date.now() > deadline) throw new Error(`job ${s.jobId} still in squeue 90 s after stop`);
-    await new Promise((r) => setTimeout(r, 1000));
-  }
+  await waitLeftSqueue(s.jobId, 90_000, 'stop');
 }
 
 export interface Ran {

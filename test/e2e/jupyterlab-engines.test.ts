@@ -19,7 +19,7 @@ import { startJupyter, type JupyterProcess } from './jupyter-server.js';
 import { installLabExtension, launchChromium } from './jupyterlab-support.js';
 import {
   cli,
-  inSqueue,
+  waitLeftSqueue,
   privateAgentEnv,
   REPO_ROOT,
   stopPrivateAgent,
@@ -404,12 +404,7 @@ describe('engines from the HPC sidebar in a real JupyterLab on the Slurm test cl
       .waitFor({ timeout: 120_000 });
     const extraJob = extra?.jobId ?? '';
     expect(extraJob).not.toBe('');
-    const deadline = Date.now() + 120_000;
-    while (await inSqueue(extraJob)) {
-      if (Date.now() > deadline)
-        throw new Error(`job ${extraJob} still in squeue after scaling down`);
-      await new Promise((r) => setTimeout(r, 2000));
-    }
+    await waitLeftSqueue(extraJob, 120_000, 'scaling down');
     await shot('dask-scaled-down');
   }, 480_000);
 
@@ -422,11 +417,7 @@ describe('engines from the HPC sidebar in a real JupyterLab on the Slurm test cl
       .and(page.locator(':is([data-state="cancelled"], [data-state="completed"])'))
       .waitFor({ timeout: 120_000 });
     await shot('dask-stopped');
-    const deadline = Date.now() + 120_000;
-    while (await inSqueue(jobId)) {
-      if (Date.now() > deadline) throw new Error(`job ${jobId} still in squeue 120 s after stop`);
-      await new Promise((r) => setTimeout(r, 2000));
-    }
+    await waitLeftSqueue(jobId, 120_000, 'stop');
   }, 300_000);
 
   it('scales an ipyparallel card to 5 nodes of engines and back to 4, then stops it', async () => {
@@ -564,11 +555,7 @@ describe('engines from the HPC sidebar in a real JupyterLab on the Slurm test cl
     // Shutting the kernel down ends its job.
     const kernelJob = kernelSession?.jobId ?? '';
     expect(kernelJob).not.toBe('');
-    const deadline = Date.now() + 120_000;
-    while (await inSqueue(kernelJob)) {
-      if (Date.now() > deadline) throw new Error(`job ${kernelJob} still in squeue after shutdown`);
-      await new Promise((r) => setTimeout(r, 2000));
-    }
+    await waitLeftSqueue(kernelJob, 120_000, 'shutdown');
     await shot('kernel-shut-down');
   }, 1_200_000);
 });

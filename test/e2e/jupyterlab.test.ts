@@ -17,7 +17,7 @@ import { startJupyter, VENV_BIN, type JupyterProcess } from './jupyter-server.js
 import { installLabExtension, launchChromium } from './jupyterlab-support.js';
 import {
   cli,
-  inSqueue,
+  waitLeftSqueue,
   privateAgentEnv,
   REPO_ROOT,
   stopPrivateAgent,
@@ -252,10 +252,6 @@ describe('the HPC sidebar in a real JupyterLab on the Slurm test cluster', () =>
       )
       .waitFor({ timeout: 90_000 });
     await shot('stopped');
-    const deadline = Date.now() + 90_000;
-    while (await inSqueue(jobId)) {
-      if (Date.now() > deadline) throw new Error(`job ${jobId} still in squeue 90 s after stop`);
-      await new Promise((r) => setTimeout(r, 2000));
-    }
+    await waitLeftSqueue(jobId, 90_000, 'stop');
   });
 });

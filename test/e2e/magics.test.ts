@@ -13,7 +13,14 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOB_PYTHON, lastJson, type Ran } from './engines-support.js';
-import { CLI, cli, inSqueue, privateAgentEnv, stopPrivateAgent, testCluster } from './support.js';
+import {
+  CLI,
+  cli,
+  waitLeftSqueue,
+  privateAgentEnv,
+  stopPrivateAgent,
+  testCluster,
+} from './support.js';
 
 // Runs each cell of argv[1] (a JSON list) in a fresh kernel and prints, per cell, what came out:
 // text of streams, results and displays, display updates by display_id, and errors.
@@ -207,11 +214,7 @@ describe('%cluster in a local ipykernel', () => {
     const jobs = sessions.filter((s) => s.template === 'ipyparallel').map((s) => s.jobId);
     expect(jobs).toHaveLength(1);
     const jobId = jobs[0] ?? '';
-    const deadline = Date.now() + 150_000;
-    while (await inSqueue(jobId)) {
-      if (Date.now() > deadline) throw new Error(`job ${jobId} still in squeue after stop`);
-      await new Promise((r) => setTimeout(r, 1000));
-    }
+    await waitLeftSqueue(jobId, 150_000, 'stop');
   });
 });
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentClient } from '../../packages/core/src/agent/agent-client.js';
 import { agentSocketPath } from '../../packages/core/src/agent/socket-path.js';
 import { executeOnServer } from './jupyter-client.js';
-import { cli, inSqueue, privateAgentEnv, testCluster, type TestCluster } from './support.js';
+import { cli, waitLeftSqueue, privateAgentEnv, testCluster, type TestCluster } from './support.js';
 
 let cluster: TestCluster;
 let env: Record<string, string>;
@@ -94,11 +94,6 @@ describe('a JupyterLab session on the Slurm test cluster', () => {
     const stopped = await cli(['stop', session.id], env);
     expect(stopped.code, stopped.stderr).toBe(0);
     expect(stopped.stderr).toContain('cancelled');
-    const deadline = Date.now() + 90_000;
-    while (await inSqueue(session.jobId)) {
-      if (Date.now() > deadline)
-        throw new Error(`job ${session.jobId} still in squeue 90 s after stop`);
-      await new Promise((r) => setTimeout(r, 2000));
-    }
+    await waitLeftSqueue(session.jobId, 90_000, 'stop');
   });
 });

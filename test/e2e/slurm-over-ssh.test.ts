@@ -11,7 +11,7 @@ import type { SlurmScheduler } from '../../packages/core/src/schedulers/slurm.js
 import {
   clusterScript,
   programOf,
-  inSqueue,
+  waitLeftSqueue,
   RecordingRunner,
   slurmFor,
   sshTransportFor,
@@ -202,11 +202,7 @@ describe('Slurm over SSH', () => {
     await waitFinal(slurm, id);
     // Wait until the controller has purged the record (MinJobAge, then its purge timer), as it
     // does for every finished job in production.
-    const deadline = Date.now() + 150_000;
-    while (await inSqueue(id)) {
-      if (Date.now() > deadline) throw new Error(`job ${id} still in squeue after 150 s`);
-      await new Promise((r) => setTimeout(r, 2000));
-    }
+    await waitLeftSqueue(id, 150_000, 'it ended');
     const recorder = new RecordingRunner(transport);
     const status = (await slurmFor(recorder).status([id])).get(id);
     expect(recorder.count('sacct')).toBe(1);

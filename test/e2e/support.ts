@@ -180,6 +180,20 @@ export async function inSqueue(id: string): Promise<boolean> {
   }
 }
 
+/**
+ * Waits until job `id` has left squeue, polling each second; fails after `timeoutMs` with what
+ * the wait followed (`after`: "stop", "shutdown", ...) in the message.
+ */
+export async function waitLeftSqueue(id: string, timeoutMs: number, after: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (await inSqueue(id)) {
+    if (Date.now() > deadline) {
+      throw new Error(`job ${id} still in squeue ${timeoutMs / 1000} s after ${after}`);
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
 export interface CliResult {
   readonly code: number;
   readonly stdout: string;

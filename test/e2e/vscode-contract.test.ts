@@ -21,7 +21,7 @@ import { START_LABEL } from '../../packages/vscode-ext/src/form-quick-pick.js';
 import { START_COMMAND_LABEL } from '../../packages/vscode-ext/src/server-provider.js';
 import { executeOnServer } from './jupyter-client.js';
 import { serverSettingsFor } from './jupyter-server.js';
-import { CLI, cli, inSqueue, privateAgentEnv, testCluster } from './support.js';
+import { CLI, cli, inSqueue, waitLeftSqueue, privateAgentEnv, testCluster } from './support.js';
 
 let env: Record<string, string>;
 let fake: FakeVscode;
@@ -252,11 +252,7 @@ describe('the HPC clusters collection, as the Jupyter extension uses it', () => 
       30_000,
       'the session to stop',
     );
-    const deadline = Date.now() + 90_000;
-    while (await inSqueue(jobId)) {
-      if (Date.now() > deadline) throw new Error(`job ${jobId} still in squeue 90 s after stop`);
-      await new Promise((r) => setTimeout(r, 2000));
-    }
+    await waitLeftSqueue(jobId, 90_000, 'stop');
     expect(await api.provider.provideJupyterServers(noToken())).toEqual([]);
   });
 });

@@ -36,7 +36,7 @@ import {
   TestKernelClient,
   writeConnectionFile,
 } from '../../packages/core/src/kernel/kernel-client.testutil.js';
-import { inSqueue, privateAgentEnv, REPO_ROOT, testCluster } from './support.js';
+import { waitLeftSqueue, privateAgentEnv, REPO_ROOT, testCluster } from './support.js';
 
 const PKG_DIR = path.join(REPO_ROOT, 'packages', 'vscode-ext');
 const manifest = JSON.parse(readFileSync(path.join(PKG_DIR, 'package.json'), 'utf8')) as {
@@ -278,11 +278,7 @@ describe('the .vsix', () => {
       kind: 'session',
       id: server.id,
     });
-    const deadline = Date.now() + 90_000;
-    while (await inSqueue(jobId)) {
-      if (Date.now() > deadline) throw new Error(`job ${jobId} still in squeue 90 s after stop`);
-      await new Promise((r) => setTimeout(r, 2000));
-    }
+    await waitLeftSqueue(jobId, 90_000, 'stop');
     // The test cluster is shared: the job may wait in the queue behind others' jobs.
   }, 600_000);
 
@@ -354,11 +350,6 @@ describe('the .vsix', () => {
     const session = api.model.sessions.find((s) => s.profile === 'vsixkernel');
     const jobId = session?.jobId;
     if (jobId === undefined) throw new Error('no kernel session');
-    const deadline = Date.now() + 90_000;
-    while (await inSqueue(jobId)) {
-      if (Date.now() > deadline)
-        throw new Error(`kernel job ${jobId} still in squeue 90 s after shutdown`);
-      await new Promise((r) => setTimeout(r, 2000));
-    }
+    await waitLeftSqueue(jobId, 90_000, 'shutdown');
   }, 600_000);
 });
