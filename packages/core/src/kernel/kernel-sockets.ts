@@ -5,13 +5,11 @@
  * separately. Owns the sockets and closes them.
  */
 import { type Channel, type ConnectionInfo, endpointOf } from './connection-info.js';
-import { ZmtpServer } from './zmtp-sockets.js';
+import { LINGER_MS, ZmtpServer } from './zmtp-sockets.js';
 
 export type RouterChannel = 'shell' | 'control' | 'stdin';
 
 const BIND_RETRY_MS = 3000;
-/** What is still unsent at close goes out for at most this long (libzmq's linger). */
-const LINGER_MS = 1000;
 
 export class PortInUseError extends Error {
   override readonly name = 'PortInUseError';

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Channel } from './connection-info.js';
 import type { RouterChannel } from './kernel-sockets.js';
 import { type MessageFactory, parseHeader, splitFrames } from './wire.js';
-import { ZmtpConnector } from './zmtp-sockets.js';
+import { LINGER_MS, ZmtpConnector } from './zmtp-sockets.js';
 
 export type RemoteEndpoints = Readonly<Record<Channel, string>>;
 
@@ -26,9 +26,6 @@ export interface RemoteKernelOptions {
 }
 
 type ClientSockets = Readonly<Record<RouterChannel, ZmtpConnector>>;
-
-/** Unsent messages still go out for this long when a connection closes (libzmq's linger). */
-const LINGER_MS = 1000;
 
 export interface Established {
   /** The kernel process's session id (from its reply header): changes when it restarts. */

@@ -11,7 +11,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { lstatSync, unlinkSync } from 'node:fs';
-import { type Server, type Socket, connect, createConnection, createServer } from 'node:net';
+import { type Server, type Socket, connect, createServer } from 'node:net';
 import { ZmtpConnection } from './zmtp-connection.js';
 
 export type ZmtpEndpoint =
@@ -26,6 +26,8 @@ export function parseEndpoint(endpoint: string): ZmtpEndpoint {
   return { transport: 'tcp', host: host === '*' ? '0.0.0.0' : host, port: Number(tcp[3]) };
 }
 
+/** How long what is still unsent at close keeps going out (the linger Jupyter's sockets use). */
+export const LINGER_MS = 1000;
 const RECONNECT_MS = 100;
 const MAX_QUEUED = 1000;
 /** A subscriber this far behind misses messages instead of growing this process without end. */
@@ -121,24 +123,24 @@ export class ZmtpServer {
       socket.destroy();
       return;
     }
-    let identity: string | undefined;
+    /** ROUTER: the peer's identity, and its key in `routes`. */
+    let route: { readonly identity: Buffer; readonly key: string } | undefined;
     const connection: ZmtpConnection = new ZmtpConnection(socket, {
       type: this.options.type,
       onReady: (peer) => {
         if (this.options.type === 'ROUTER') {
-          identity = (peer.identity.length > 0 ? peer.identity : this.generatedIdentity()).toString(
-            'latin1',
-          );
+          const identity = peer.identity.length > 0 ? peer.identity : this.generatedIdentity();
+          route = { identity, key: identity.toString('latin1') };
           // The newcomer takes the route over, as a ROUTER with ZMQ_ROUTER_HANDOVER does.
-          this.routes.get(identity)?.close();
-          this.routes.set(identity, connection);
+          this.routes.get(route.key)?.close();
+          this.routes.set(route.key, connection);
         } else if (this.options.type === 'PUB') {
           this.subscriptions.set(connection, new Map());
         }
       },
       onMessage: (frames) => {
-        if (identity !== undefined) {
-          this.options.onMessage?.([Buffer.from(identity, 'latin1'), ...frames], () => undefined);
+        if (route !== undefined) {
+          this.options.onMessage?.([route.identity, ...frames], () => undefined);
         } else {
           this.options.onMessage?.(frames, (reply) => connection.send(reply));
         }
@@ -154,8 +156,8 @@ export class ZmtpServer {
       onClose: () => {
         this.connections.delete(connection);
         this.subscriptions.delete(connection);
-        if (identity !== undefined && this.routes.get(identity) === connection) {
-          this.routes.delete(identity);
+        if (route !== undefined && this.routes.get(route.key) === connection) {
+          this.routes.delete(route.key);
         }
       },
     });
@@ -189,7 +191,7 @@ async function removeStaleSocket(error: unknown, path: string): Promise<boolean>
     return false;
   }
   const listening = await new Promise<boolean>((resolve) => {
-    const probe = createConnection(path);
+    const probe = connect(path);
     probe.once('connect', () => {
       probe.destroy();
       resolve(true);
