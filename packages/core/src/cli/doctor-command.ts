@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import type { ClusterConfig } from '../config/types.js';
 import { HpcError } from '../errors.js';
-import { ensureWorkdir } from '../clusters/workdir.js';
+import { checkWorkdir, octal, UnsafeWorkdirError } from '../clusters/workdir.js';
 import type { ClusterCliContext } from './context.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 
@@ -96,16 +96,28 @@ async function* checkCluster(
     };
   }
   try {
-    const workdir = await ensureWorkdir(cluster, transport, signal);
-    const probe = posix.join(workdir, `.doctor-${randomBytes(4).toString('hex')}`);
+    // The real owner and mode, as every session checks them: not the mode we would have made.
+    const notes: string[] = [];
+    const report = await checkWorkdir(cluster, transport, {
+      signal,
+      notice: (message) => notes.push(message),
+    });
+    const probe = posix.join(report.path, `.doctor-${randomBytes(4).toString('hex')}`);
     await transport.writeFileAtomic(probe, 'ok', { mode: 0o600, signal });
     await transport.remove(probe, { signal });
-    yield { ok: true, what: `work directory ${workdir} is writable (0700)` };
+    yield {
+      ok: true,
+      what: `work directory ${report.path} is writable (owner ${report.owner}, mode ${octal(report.mode)})`,
+      ...(notes.length > 0 ? { detail: notes.join('\n') } : {}),
+    };
   } catch (error) {
     yield {
       ok: false,
       what: 'work directory',
-      detail: `${explain(error)}\nSet \`workdir\` for this cluster to a directory on its shared filesystem.`,
+      detail:
+        error instanceof UnsafeWorkdirError
+          ? explain(error)
+          : `${explain(error)}\nSet \`workdir\` for this cluster to a directory on its shared filesystem.`,
     };
   }
   const python = cluster.python ?? 'python3';
