@@ -1,9 +1,10 @@
 # shellcheck shell=bash
 # Extra ipyparallel engines for a running `ipyparallel` session (HPCJ_PARAM_CLUSTER, a sibling
 # session directory of the same user): one per task, registering with its controller through the
-# controller's own engine file (0600, with the HMAC key; only its path is in argv). Each engine's
-# identity is SESSION-NODE-RANK, so this job counts and waits for its own engines even while other
-# extra jobs join or leave. Ready when all of them registered; stopping this session takes them
+# controller's own engine file (0600, with the HMAC key and the CURVE server key; only its path is
+# in argv); a controller without CurveZMQ is refused, as its engines would talk in the clear.
+# Each engine's identity is SESSION-NODE-RANK, so this job counts and waits for its own engines
+# even while other extra jobs join or leave. Ready when all of them registered; stopping this session takes them
 # away again at once: each engine asks the controller to unregister it on SIGTERM
 # (hpc_jupyter.ipp_extra_engine; were that lost, 30 missed heartbeats would drop it).
 

@@ -2,7 +2,9 @@
 # An ipyparallel cluster: the controller on the first node, bound to the node's address, and one
 # engine per task through the runtime's parallel launcher. The controller writes its connection
 # files, with the HMAC key every message is signed with, 0600 into ./ipyparallel/security; nothing
-# else holds the key. The job is ready when every engine has registered; connection.json then
+# else holds the key. Every port of the controller speaks CurveZMQ (its config, written below):
+# a connection without the controller's CURVE server key, which only those files hold, fails its
+# handshake, so nobody else can even subscribe to the engines' output. The job is ready when every engine has registered; connection.json then
 # says where the controller is and how many engines joined, and follows engines of extra jobs.
 
 session=$PWD
@@ -12,6 +14,8 @@ for dir in "$logs" "$profile"; do
   { [ -d "$dir" ] || mkdir -m 700 "$dir"; } || hpcj_die "cannot create $dir"
 done
 rm -f -- "$profile/security/ipcontroller-client.json" "$profile/security/ipcontroller-engine.json"
+hpcj_python -m hpc_jupyter.ipp_engine controller-config "$profile" ||
+  hpcj_die "cannot write the ipyparallel controller's configuration into $profile"
 
 address=$(hpcj_node_address)
 hpcj_log "starting the ipyparallel controller on $address"

@@ -1,8 +1,9 @@
 // The rendered `ipyparallel` job, run for real with bash as the local scheduler would, with two
-// "nodes" on this machine: ready once both engines registered, the client file private, `rc`
-// from the start-up code runs code on both engines; with `mpi`, the engines are one MPI program
-// (ids = ranks, an allreduce across them); and a node whose engine never starts makes the job
-// fail after the start-up limit, naming the node and showing its log.
+// "nodes" on this machine: ready once both engines registered, the client file private (with
+// the CurveZMQ server key and the HMAC key), `rc` from the start-up code runs code on both
+// engines; with `mpi`, the engines are one MPI program (ids = ranks, an allreduce across them);
+// and a node whose engine never starts makes the job fail after the start-up limit, naming the
+// node and showing its log.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -65,8 +66,20 @@ describe('the ipyparallel template, run locally', () => {
     expect(conn).toMatchObject({ kind: 'ipyparallel', engines: 2, expected_engines: 2 });
     const clientFile = path.join(session.dir, 'ipyparallel/security/ipcontroller-client.json');
     expect(statSync(clientFile).mode & 0o777).toBe(0o600);
-    const key = (JSON.parse(readFileSync(clientFile, 'utf8')) as { key: string }).key;
+    const client = JSON.parse(readFileSync(clientFile, 'utf8')) as {
+      key: string;
+      curve_serverkey: string | null;
+    };
+    const key = client.key;
+    // CurveZMQ on every port, and the HMAC key kept (ipyparallel drops it under CURVE unless
+    // the controller's 0600 config sets one).
+    expect(key).toMatch(/^[0-9a-f]{64}$/);
+    expect(client.curve_serverkey).toMatch(/^.{40}$/);
+    expect(
+      statSync(path.join(session.dir, 'ipyparallel/ipcontroller_config.py')).mode & 0o777,
+    ).toBe(0o600);
     expect(readFileSync(file, 'utf8')).not.toContain(key);
+    expect(readFileSync(file, 'utf8')).not.toContain(client.curve_serverkey);
 
     const out = execFileSync(VENV_PYTHON, ['-c', CLIENT_PY], {
       cwd: session.dir,

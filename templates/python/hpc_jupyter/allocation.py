@@ -122,7 +122,12 @@ class AllocationCluster:
     def _start_ipyparallel(self, progress, timeout):
         import ipyparallel
 
+        from .ipp_engine import require_curve, write_controller_config
+
         address = node_address()
+        # CurveZMQ on every controller port, as in the ipyparallel template: nobody without the
+        # connection files can subscribe to the engines' output on this node's address.
+        write_controller_config(self.directory)
         self._spawn(
             [
                 sys.executable, "-m", "ipyparallel.controller", "--ip=%s" % address,
@@ -138,7 +143,9 @@ class AllocationCluster:
                 "--profile-dir=%s" % self.directory, "--file=%s" % engine_file,
             ]
         )
-        rc = ipyparallel.Client(os.path.join(security, "ipcontroller-client.json"), timeout=60)
+        rc = ipyparallel.Client(
+            require_curve(os.path.join(security, "ipcontroller-client.json")), timeout=60
+        )
         self.client = rc
         self._wait_joined(progress, timeout, lambda: len(rc.ids), "engines", rc)
         from .client import wait_for_iopub

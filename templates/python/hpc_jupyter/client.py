@@ -8,7 +8,9 @@
 Each asks the user's hpc-jupyter agent (over its unix socket, see :mod:`hpc_jupyter.agent`) to
 attach to the session: the agent forwards the scheduler's or controller's ports to this machine
 through its SSH connection and copies the engine's client files into a private directory
-(0700, files 0600). The client connects to those 127.0.0.1 forwards.
+(0700, files 0600). The client connects to those 127.0.0.1 forwards. An ipyparallel client
+speaks CurveZMQ end to end with the controller, through the forwards (a client file without the
+controller's CURVE key is refused).
 
 Dask's TLS is verified as strictly as inside the job, and more: the per-job CA must have signed
 the scheduler's certificate, and that certificate must name the scheduler's node (the agent says
@@ -76,7 +78,9 @@ def ipyparallel(session_id, agent=None, **kwargs):
         raise AgentError(
             "Session %s is not an ipyparallel cluster (%s)." % (session_id, attached["kind"])
         )
-    rc = ipp.Client(attached["ipyparallel"]["connectionFile"], **kwargs)
+    from .ipp_engine import require_curve
+
+    rc = ipp.Client(require_curve(attached["ipyparallel"]["connectionFile"]), **kwargs)
     wait_for_iopub(rc)
     return rc
 

@@ -2,6 +2,7 @@
 "every requested engine registered".
 
 Usage (from templates/ipyparallel/body.sh and templates/ipyparallel-engines/body.sh):
+  python -m hpc_jupyter.ipp_engine controller-config PROFILE_DIR
   python -m hpc_jupyter.ipp_engine wait SESSION_DIR ENGINES TIMEOUT_S [--prefix NAME]
       [--parent DIR] NODE...
   python -m hpc_jupyter.ipp_engine endpoints SESSION_DIR ADDRESS
@@ -14,10 +15,18 @@ whose identity starts with NAME (an extra engine job names its own engines after
 "SESSION-NODE-RANK"), on the controller of the session in DIR. `watch` keeps "engines" and
 "workers" in SESSION_DIR/connection.json equal to the registered count while the job runs, so
 engines that join from extra jobs, or leave, show in the session. `controller` prints the
-"controller" endpoint of a ready ipyparallel session, as a list, and fails for anything else.
+"controller" endpoint of a ready ipyparallel session, as a list, and fails for anything else (a
+controller without CURVE too).
 
-The client file (with the controller's HMAC key) is the controller's own 0600
-SESSION_DIR/ipyparallel/security/ipcontroller-client.json. A stall fails after TIMEOUT_S with
+`controller-config` writes the controller's ipcontroller_config.py (0600): CurveZMQ on every
+socket of the controller, so that nobody without the controller's CURVE server key (only in the
+0600 connection files) completes a handshake on any of its ports, not even a SUB socket on iopub
+(HMAC signing alone guards what runs, not what is printed); and the HMAC key kept as well, which
+ipyparallel would drop when CURVE is on. Every client here refuses a client file without the
+CURVE key (`require_curve`): such a controller would serve anyone's subscription.
+
+The client file (with the controller's HMAC key and CURVE server key) is the controller's own
+0600 SESSION_DIR/ipyparallel/security/ipcontroller-client.json. A stall fails after TIMEOUT_S with
 the nodes that have fewer engines than expected and the tail of their engine logs.
 """
 
@@ -25,6 +34,7 @@ import collections
 import glob
 import json
 import os
+import secrets
 import sys
 import time
 
@@ -41,11 +51,51 @@ def client_file(session_dir=None):
     return os.path.join(_session_dir(session_dir), CLIENT_FILE)
 
 
+CONTROLLER_CONFIG = "ipcontroller_config.py"
+
+
+def write_controller_config(profile_dir):
+    """Writes PROFILE_DIR/ipcontroller_config.py (0600): CURVE on, with a fresh HMAC key.
+
+    ipyparallel empties the HMAC key when CURVE is on unless the configuration sets one; the
+    key stays so that a leaked CURVE server key alone still cannot run code. The file holds the
+    key, like the connection files beside it, and is read only by the controller (engines read
+    ipengine_config.py).
+    """
+    text = (
+        "# Written by hpc-jupyter (hpc_jupyter.ipp_engine controller-config): CurveZMQ on every\n"
+        "# controller socket, and HMAC signing kept. Private to the user (0600).\n"
+        "c.IPController.enable_curve = True\n"
+        "c.Session.key = %r\n" % secrets.token_hex(32).encode("ascii")
+    )
+    write_private(os.path.join(profile_dir, CONTROLLER_CONFIG), text)
+
+
+class NoCurveError(RuntimeError):
+    """A controller's client file without a CURVE server key: its ports take anyone's SUB."""
+
+
+def require_curve(path):
+    """Fails unless the client file at ``path`` names a CURVE server key; returns ``path``."""
+    try:
+        with open(path) as f:
+            key = json.load(f).get("curve_serverkey")
+    except (OSError, ValueError) as e:
+        raise NoCurveError("cannot read the ipyparallel client file %s: %s" % (path, e)) from e
+    if not key:
+        raise NoCurveError(
+            "the ipyparallel controller of %s runs without CurveZMQ, so anyone on the network "
+            "could read its engines' output; refusing to use it. Stop that session and start a "
+            "new one (hpc-jupyter enables CurveZMQ on every controller it starts)." % path
+        )
+    return path
+
+
 def connect(session_dir=None, **kwargs):
-    """An ipyparallel.Client connected to the job's controller."""
+    """An ipyparallel.Client connected to the job's controller, over CurveZMQ only."""
     import ipyparallel
 
-    return ipyparallel.Client(client_file(session_dir), **kwargs)
+    return ipyparallel.Client(require_curve(client_file(session_dir)), **kwargs)
 
 
 def _log(message):
@@ -171,6 +221,8 @@ def controller_endpoint(session_dir):
         sys.exit(
             "hpc-jupyter: %s is a %s session, not ipyparallel" % (session_dir, info.get("kind"))
         )
+    # Extra engines would join a controller without CURVE in the clear.
+    require_curve(client_file(session_dir))
     return found
 
 
@@ -200,6 +252,9 @@ def client_endpoints(session_dir, address):
 
 
 def main(argv):
+    if len(argv) == 2 and argv[0] == "controller-config":
+        write_controller_config(argv[1])
+        return
     if len(argv) >= 2 and argv[0] == "port":
         print(registration_port(argv[1]))
         return
@@ -214,8 +269,9 @@ def main(argv):
         return
     if len(argv) < 4 or argv[0] != "wait":
         sys.exit(
-            "usage: python -m hpc_jupyter.ipp_engine wait SESSION_DIR ENGINES TIMEOUT_S "
-            "[--prefix NAME] [--parent DIR] NODE... | port SESSION_DIR "
+            "usage: python -m hpc_jupyter.ipp_engine controller-config PROFILE_DIR "
+            "| wait SESSION_DIR ENGINES TIMEOUT_S [--prefix NAME] [--parent DIR] NODE... "
+            "| port SESSION_DIR "
             "| endpoints SESSION_DIR ADDRESS | watch SESSION_DIR | controller SESSION_DIR"
         )
     nodes, prefix, parent = wait_options(argv[4:])
@@ -223,4 +279,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    except NoCurveError as e:
+        sys.exit("hpc-jupyter: %s" % e)
