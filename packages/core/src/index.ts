@@ -20,3 +20,4 @@ export type * from './sessions/types.js';
 export { SessionManager, type SessionManagerOptions } from './sessions/session-manager.js';
 export { templateRenderer, type JobRenderer } from './sessions/job-renderer.js';
 export * from './agent/index.js';
+export { writeRedirectPage } from './cli/browser-page.js';

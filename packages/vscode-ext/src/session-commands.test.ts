@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -35,14 +35,23 @@ describe('commands of the HPC view', () => {
     expect(fx.api.model.session('s1')?.state).toBe('stopping');
   });
 
-  it('opens JupyterLab in the browser with the token', async () => {
+  it('opens JupyterLab with the token through a private redirect page, never in the URL it opens', async () => {
     fx = await activateWithTestAgent({
       before: (_f, agent) => {
         agent.sessions.put(readyJupyter('s1'));
       },
     });
     await run(fx, 'hpcJupyter.openInBrowser', { kind: 'session', id: 's1' });
-    expect(fx.fake.opened).toEqual(['http://127.0.0.1:8888/sessions/s1/lab?token=token-of-s1']);
+    expect(fx.fake.opened).toHaveLength(1);
+    const opened = fx.fake.opened[0] ?? '';
+    // openExternal's argument ends up in the browser's argv: no token there.
+    expect(opened).not.toContain('token-of-s1');
+    const page = opened.replace(/^file:\/\//, '');
+    expect((await stat(page)).mode & 0o777).toBe(0o600);
+    expect((await stat(path.dirname(page))).mode & 0o777).toBe(0o700);
+    expect(await readFile(page, 'utf8')).toContain(
+      'url=http://127.0.0.1:8888/sessions/s1/lab?token=token-of-s1"',
+    );
   });
 
   it('asks which session when run from the palette', async () => {

@@ -6,7 +6,7 @@
  */
 import type * as vscode from 'vscode';
 import os from 'node:os';
-import type { Environment, SessionRecord } from '@hpc-jupyter/core';
+import { writeRedirectPage, type Environment, type SessionRecord } from '@hpc-jupyter/core';
 import { describe, type AgentConnection } from './agent-connection';
 import { pickRunningServer } from './connect-flow';
 import { isJupyterSession } from './jupyter-servers';
@@ -150,11 +150,36 @@ export class SessionCommands {
     if (record === undefined) return;
     const client = await this.deps.connection.client();
     const access = await client.access(record.id);
-    const url =
-      access.endpoint.name === 'jupyter' && access.token !== undefined
-        ? `${access.url}lab?token=${encodeURIComponent(access.token)}`
-        : access.url;
-    await this.open(url);
+    if (access.endpoint.name !== 'jupyter' || access.token === undefined) {
+      await this.open(access.url);
+      return;
+    }
+    await this.openWithToken(access.url, access.token);
+  }
+
+  /**
+   * Opens JupyterLab without the token in any process's argv: openExternal starts the browser
+   * (through xdg-open on Linux) with its URL on the command line, which `ps` shows to every user
+   * of a shared desktop. With the extension host on this machine, the browser gets the path of a
+   * 0600 redirect page in the agent's 0700 directory (as `hpc-jupyter open` and `jupyter lab`
+   * do). With a remote extension host that page is on the wrong machine, and a one-time code in
+   * a URL could be raced by whoever reads `ps` first; so the browser gets the login page without
+   * the token, and the token goes to the clipboard to paste there.
+   */
+  private async openWithToken(base: string, token: string): Promise<void> {
+    if (this.vs.env.remoteName === undefined) {
+      const page = await writeRedirectPage(
+        `${base}lab?token=${encodeURIComponent(token)}`,
+        this.deps.env,
+      );
+      await this.vs.env.openExternal(this.vs.Uri.file(page));
+      return;
+    }
+    await this.vs.env.clipboard.writeText(token);
+    await this.open(`${base}login?next=${encodeURIComponent(`${new URL(base).pathname}lab`)}`);
+    void this.vs.window.showInformationMessage(
+      "The session's token is on the clipboard: paste it into the login page's password field.",
+    );
   }
 
   async openDashboard(node?: HpcNode): Promise<void> {

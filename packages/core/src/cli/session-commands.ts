@@ -2,11 +2,12 @@
  * The session commands that act on what the agent already knows: list, status, logs, open,
  * stop, adopt, and the templates on offer. Each one is a few calls to the agent.
  */
-import { spawn } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { isFinal } from '../schedulers/types.js';
 import type { SessionRecord } from '../sessions/types.js';
 import { connectAgent } from '../agent/connect-agent.js';
 import { openAgentSession } from './agent-session.js';
+import { openInBrowser } from './browser-page.js';
 import { formatTable, type CliContext } from './context.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 import { sessionDetails, timeLeft } from './session-format.js';
@@ -105,11 +106,14 @@ export async function openCommand(ctx: CliContext, id: string, json: boolean): P
   const display = process.env.DISPLAY ?? process.env.WAYLAND_DISPLAY;
   if (!json && display !== undefined && display !== '') {
     const access = await client.access(id, { signal: ctx.signal });
-    // The token goes in the URL the browser opens, as `jupyter lab` does: never in a log.
-    const url = access.token === undefined ? access.url : `${access.url}lab?token=${access.token}`;
-    spawn('xdg-open', [url], { stdio: 'ignore', detached: true })
-      .on('error', () => undefined)
-      .unref();
+    const url =
+      access.token === undefined
+        ? access.url
+        : `${access.url}lab?token=${encodeURIComponent(access.token)}`;
+    // Never `xdg-open URL`: the browser's argv (and xdg-open's) is public in `ps` on a shared
+    // desktop. The browser gets the path of a 0600 redirect page in the agent's 0700 directory.
+    const page = await openInBrowser(url, process.env);
+    ctx.err.write(`Opening ${pathToFileURL(page).href} in the browser.\n`);
   }
   return code;
 }
