@@ -3,6 +3,8 @@
  * `<base_url>hpc-jupyter/`, which forwards to the agent's unix socket with Jupyter's own
  * authentication in front; the proxy strips the prefix, so the agent sees its usual `/v1/...`
  * routes. `fetch` is injected (ServerConnection.makeRequest in the browser, a fake in tests).
+ * Every call sends `X-HPC-Jupyter: 1`: the agent refuses state changes without it, which is what
+ * keeps other web pages (that cannot send it without a CORS preflight) out.
  */
 import type {
   AccessResponse,
@@ -24,6 +26,10 @@ import type {
 export const PROXY_NAME = 'hpc-jupyter';
 
 export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
+
+/** The header the agent wants on every state-changing request (core's request-guard.ts). */
+export const CLIENT_HEADER = 'X-HPC-Jupyter';
+export const CLIENT_HEADER_VALUE = '1';
 
 /** An error the agent (or the proxy in front of it) answered with. */
 export class AgentApiError extends Error {
@@ -61,7 +67,10 @@ export class AgentApi {
     return `${this.baseUrl}${PROXY_NAME}/`;
   }
 
-  /** Where the event stream is: one EventSource for the whole sidebar. */
+  /**
+   * Where the event stream is: one EventSource for the whole sidebar. An EventSource cannot send
+   * headers; it needs none, being a same-origin GET (the agent refuses it from any other page).
+   */
   get eventsUrl(): string {
     return `${this.agentUrl}v1/events`;
   }
@@ -131,10 +140,11 @@ export class AgentApi {
   }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const init: RequestInit = { method };
+    const headers: Record<string, string> = { [CLIENT_HEADER]: CLIENT_HEADER_VALUE };
+    const init: RequestInit = { method, headers };
     if (body !== undefined) {
       init.body = JSON.stringify(body);
-      init.headers = { 'content-type': 'application/json' };
+      headers['content-type'] = 'application/json';
     }
     let res: Response;
     try {

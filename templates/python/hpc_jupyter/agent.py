@@ -7,7 +7,8 @@ access control, so the directory is checked before anything is sent. The routes 
 packages/core/openapi/agent.yaml. If nothing answers, :func:`connect` starts the agent the way
 every client does, by running an ``hpc-jupyter`` command (which starts it on demand):
 ``$HPC_JUPYTER_COMMAND`` (a command line, e.g. ``node /path/to/main.js``), else ``hpc-jupyter``
-on PATH.
+on PATH. Every request sends ``X-HPC-Jupyter: 1``: the agent refuses state changes without it
+(that header is what keeps other web pages, relayed by JupyterLab, out).
 """
 
 import http.client
@@ -21,6 +22,9 @@ import subprocess
 import urllib.parse
 
 __all__ = ["Agent", "AgentError", "connect", "socket_path"]
+
+#: Sent with every request (packages/core/src/agent/request-guard.ts).
+CLIENT_HEADERS = {"x-hpc-jupyter": "1"}
 
 
 class AgentError(Exception):
@@ -88,7 +92,7 @@ class Agent:
         _check_private_dir(os.path.dirname(self.path))
         conn = _UnixConnection(self.path, timeout)
         try:
-            headers = {"accept": "application/json"}
+            headers = dict(CLIENT_HEADERS, accept="application/json")
             payload = None
             if body is not None:
                 payload = json.dumps(body).encode()

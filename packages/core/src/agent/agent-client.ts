@@ -16,12 +16,14 @@ import type {
   ClustersResponse,
   HealthInfo,
   HoldResponse,
+  LeaseEvent,
   LogsResponse,
   PromptReply,
   PromptsResponse,
   SessionsResponse,
   TemplatesResponse,
 } from './api-types.js';
+import { CLIENT_HEADER, CLIENT_HEADER_VALUE } from './request-guard.js';
 import { SseParser } from './sse-parser.js';
 import { agentSocketPath } from './socket-path.js';
 import type { TemplateForm, TemplateSummary } from './template-catalog.js';
@@ -39,6 +41,9 @@ export interface LeaseHandle {
 }
 
 type Method = 'GET' | 'POST' | 'DELETE';
+
+/** Sent on every request: the agent refuses state changes without it (request-guard.ts). */
+const CLIENT_HEADERS = { [CLIENT_HEADER]: CLIENT_HEADER_VALUE } as const;
 
 export class AgentClient {
   constructor(readonly socketPath: string = agentSocketPath()) {}
@@ -127,22 +132,53 @@ export class AgentClient {
    * `graceSeconds` (default 10) unless it is leased again or held. Resolves once the agent has
    * taken the lease.
    */
-  lease(
+  async lease(
     id: string,
     o: CallOptions & { readonly graceSeconds?: number } = {},
   ): Promise<LeaseHandle> {
+    const body = o.graceSeconds === undefined ? {} : { graceSeconds: o.graceSeconds };
+    return (await this.openLease(`/v1/sessions/${enc(id)}/lease`, body, o)).handle;
+  }
+
+  /**
+   * Starts a session leased from the start (see `lease`): the way a client that chooses the
+   * kernel's key (`spec.kernelKey`, the launcher) must start it. Resolves with the new record
+   * and the lease once the job is queued.
+   */
+  async startLeasedSession(
+    spec: SessionSpec,
+    o: CallOptions & { readonly graceSeconds?: number } = {},
+  ): Promise<{ readonly record: SessionRecord; readonly lease: LeaseHandle }> {
+    const lease = o.graceSeconds === undefined ? {} : { graceSeconds: o.graceSeconds };
+    const { first, handle } = await this.openLease('/v1/sessions', { ...spec, lease }, o);
+    if (first.type !== 'lease' || first.session === undefined) {
+      handle.release();
+      throw new AgentError(
+        'The agent started no session (its answer had no record).',
+        500,
+        undefined,
+      );
+    }
+    return { record: first.session, lease: handle };
+  }
+
+  /** POSTs `body` and holds the answer open: the lease lasts as long as this request. */
+  private openLease(
+    path: string,
+    body: unknown,
+    o: CallOptions,
+  ): Promise<{ readonly first: LeaseEvent; readonly handle: LeaseHandle }> {
     throwIfAborted(o.signal);
-    const payload = JSON.stringify(
-      o.graceSeconds === undefined ? {} : { graceSeconds: o.graceSeconds },
-    );
-    return new Promise<LeaseHandle>((resolve, reject) => {
+    const payload = JSON.stringify(body);
+    return new Promise((resolve, reject) => {
       const req = http.request({
         socketPath: this.socketPath,
         method: 'POST',
-        path: `/v1/sessions/${enc(id)}/lease`,
+        path,
         // Its own connection: a lease must not share a socket with (or wait behind) other calls.
         agent: false,
         headers: {
+          ...CLIENT_HEADERS,
           accept: 'application/x-ndjson',
           'content-type': 'application/json',
           'content-length': Buffer.byteLength(payload),
@@ -179,11 +215,27 @@ export class AgentClient {
           }, reject);
           return;
         }
-        res.once('data', () => {
+        // The first line is the lease (with the record, for a start); pings follow.
+        let line = '';
+        const onData = (chunk: Buffer): void => {
+          line += chunk.toString('utf8');
+          const end = line.indexOf('\n');
+          if (end < 0) return;
+          res.off('data', onData);
+          res.resume();
           o.signal?.removeEventListener('abort', onAbort);
-          resolve(handle);
-        });
-        res.resume();
+          try {
+            resolve({ first: JSON.parse(line.slice(0, end)) as LeaseEvent, handle });
+          } catch (err) {
+            handle.release();
+            reject(
+              new AgentError('The agent answered a lease with no JSON line.', status, undefined, {
+                cause: err,
+              }),
+            );
+          }
+        };
+        res.on('data', onData);
         res.once('close', () => {
           if (!released) settleLost();
         });
@@ -219,7 +271,7 @@ export class AgentClient {
       const req = http.request({
         socketPath: this.socketPath,
         path: '/v1/events',
-        headers: { accept: 'text/event-stream' },
+        headers: { ...CLIENT_HEADERS, accept: 'text/event-stream' },
       });
       const onAbort = (): void => {
         req.destroy();
@@ -276,6 +328,7 @@ export class AgentClient {
         method,
         path,
         headers: {
+          ...CLIENT_HEADERS,
           accept: 'application/json',
           ...(payload === undefined
             ? {}

@@ -13,15 +13,22 @@ afterEach(async () => {
   agent = undefined;
 });
 
-/** A raw request, for status codes and bodies the typed client would turn into errors. */
+/**
+ * A raw request, for status codes and bodies the typed client would turn into errors. It sends
+ * what every client sends (the header, JSON); agent-guard.test.ts covers requests without.
+ */
 function raw(
   socketPath: string,
   method: string,
   path: string,
   body?: string,
 ): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
+  const headers = {
+    'x-hpc-jupyter': '1',
+    ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+  };
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, method, path }, (res) => {
+    const req = http.request({ socketPath, method, path, headers }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text += c));

@@ -1,7 +1,9 @@
 /**
  * The agent's HTTP server on its unix socket: the `/v1` JSON API, the event stream, and the web
  * proxy for `/sessions/{id}/`, nothing else. Owns the listening socket, the event stream and the
- * proxy, and tracks activity so the agent can stop itself when nobody uses it.
+ * proxy, and tracks activity so the agent can stop itself when nobody uses it. Every request
+ * passes request-guard.ts first (no other web page gets in), and the server's timeouts end
+ * requests that trickle in (slowloris) within seconds.
  */
 import { chmod } from 'node:fs/promises';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -11,17 +13,30 @@ import { HpcError, InvalidInputError, NotFoundError } from '../errors.js';
 import { type AgentLog, silentLog } from './agent-log.js';
 import { EventStream } from './event-stream.js';
 import { sendError, writeSocketError } from './http-json.js';
+import { refusal } from './request-guard.js';
 import { Router } from './router.js';
 import { apiRoutes, type RouteDeps } from './routes.js';
 import { SessionLeases } from './session-leases.js';
 import { proxiedSessionId, SessionProxy } from './session-proxy.js';
 import { clearStaleSocket, ensurePrivateDir } from './socket-path.js';
 
+/**
+ * How long a client may take to send a request's headers, and the whole request. Clients are on
+ * this machine (or jupyter-server-proxy, which has the whole body before it forwards it): a
+ * request that takes longer is stuck or an attack. Answers (event streams, leases) are not timed.
+ */
+export const HEADERS_TIMEOUT_MS = 10_000;
+export const REQUEST_TIMEOUT_MS = 30_000;
+/** How often those timeouts are checked. */
+const TIMEOUT_CHECK_MS = 1000;
+
 export interface AgentServerOptions extends Omit<RouteDeps, 'events' | 'startedAt' | 'leases'> {
   readonly socketPath: string;
   readonly startedAt?: number;
   readonly heartbeatMs?: number;
   readonly log?: AgentLog;
+  /** Overrides HEADERS_TIMEOUT_MS and REQUEST_TIMEOUT_MS (tests). */
+  readonly timeouts?: { readonly headersMs: number; readonly requestMs: number };
 }
 
 export class AgentServer {
@@ -68,11 +83,26 @@ export class AgentServer {
       }),
     );
     this.proxy = new SessionProxy(options.sessions);
-    this.server = http.createServer((req, res) => {
-      this.onRequest(req, res);
-    });
+    this.server = http.createServer(
+      {
+        headersTimeout: options.timeouts?.headersMs ?? HEADERS_TIMEOUT_MS,
+        requestTimeout: options.timeouts?.requestMs ?? REQUEST_TIMEOUT_MS,
+        connectionsCheckingInterval: TIMEOUT_CHECK_MS,
+      },
+      (req, res) => {
+        this.onRequest(req, res);
+      },
+    );
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
       this.touch();
+      const refused = refusal(req.method ?? 'GET', req.headers, 'proxy');
+      if (refused !== undefined) {
+        this.log.warn(
+          `refused upgrade ${req.method ?? '?'} ${pathOnly(req.url)}: ${refused.message}`,
+        );
+        writeSocketError(socket, refused);
+        return;
+      }
       if (proxiedSessionId(req.url) === undefined) {
         writeSocketError(socket, new NotFoundError(`Nothing to upgrade at ${req.url ?? '/'}.`));
         return;
@@ -142,19 +172,30 @@ export class AgentServer {
       this.touch();
     });
     const raw = req.url ?? '/';
+    const url = originForm(raw);
     // Only origin-form targets: an absolute URL ("http://host/...") is a proxy request, refused.
-    if (!raw.startsWith('/')) {
+    if (url === undefined) {
       sendError(
         res,
-        new InvalidInputError(`Not served: ${raw}`, { hint: 'Use an origin-form path.' }),
+        new InvalidInputError(`Not served: ${pathOnly(raw).slice(0, 200)}`, {
+          hint: 'Use an origin-form path.',
+        }),
       );
       return;
     }
-    if (proxiedSessionId(raw) !== undefined) {
+    const method = req.method ?? 'GET';
+    const proxied = proxiedSessionId(raw) !== undefined;
+    const refused = refusal(method, req.headers, url.pathname.startsWith('/v1/') ? 'api' : 'proxy');
+    if (refused !== undefined) {
+      // Logged so that the user can see a page trying (the path: ids, never the query).
+      this.log.warn(`refused ${method} ${url.pathname} ${refused.status}: ${refused.message}`);
+      sendError(res, refused);
+      return;
+    }
+    if (proxied) {
       this.proxy.handleRequest(req, res);
       return;
     }
-    const url = new URL(raw, 'http://agent');
     if (!url.pathname.startsWith('/v1/')) {
       sendError(
         res,
@@ -192,4 +233,22 @@ export class AgentServer {
     await closed;
     this.log.info('stopped listening');
   }
+}
+
+/**
+ * The target as a URL when it is a plain path. "//host/..." would parse as another host, and
+ * some such targets ("//[") do not parse at all: neither is served.
+ */
+function originForm(raw: string): URL | undefined {
+  if (!raw.startsWith('/') || raw.startsWith('//')) return undefined;
+  try {
+    return new URL(raw, 'http://agent');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The path of a request target, without its query (which may hold a token). */
+function pathOnly(raw: string | undefined): string {
+  return (raw ?? '/').split('?', 1)[0] ?? '/';
 }

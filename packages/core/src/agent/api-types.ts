@@ -117,7 +117,13 @@ export interface KernelspecInstallResponse {
 
 /** What an open lease (`POST /v1/sessions/{id}/lease`) streams, one JSON object per line. */
 export type LeaseEvent =
-  | { readonly type: 'lease'; readonly id: string; readonly graceSeconds: number }
+  | {
+      readonly type: 'lease';
+      readonly id: string;
+      readonly graceSeconds: number;
+      /** The new session, when the lease came with `POST /v1/sessions` (a launcher's start). */
+      readonly session?: SessionRecord;
+    }
   | { readonly type: 'ping' };
 
 /** `POST /v1/sessions/{id}/hold`: the session is kept through lost leases until `until`. */

@@ -1,7 +1,10 @@
 /**
  * Routes about sessions: list, start, stop, adopt, forget, logs, local access, and attaching a
- * client on this machine to an engine.
+ * client on this machine to an engine. A start may come with a lease (the kernel launcher's):
+ * only then may the client choose the kernel's key; everyone else's kernels get one the agent
+ * makes.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import { InvalidInputError } from '../errors.js';
 import type { ParamValue, SessionSpec } from '../sessions/types.js';
 import type {
@@ -11,13 +14,16 @@ import type {
   SessionsResponse,
 } from './api-types.js';
 import { isRecord } from './http-json.js';
-import type { Route } from './router.js';
+import { RequestRefusedError } from './request-guard.js';
+import type { Route, RouteResult } from './router.js';
+import { seconds, streamLease } from './routes-leases.js';
 import { requireSession, type RouteDeps } from './routes.js';
+import { DEFAULT_LEASE_GRACE_MS } from './session-leases.js';
 
 export const MAX_LOG_LINES = 10_000;
 
 export function sessionRoutes(deps: RouteDeps): Route[] {
-  const { sessions } = deps;
+  const { sessions, leases } = deps;
   const id = (params: Readonly<Record<string, string>>): string => params['id'] ?? '';
   return [
     {
@@ -31,10 +37,21 @@ export function sessionRoutes(deps: RouteDeps): Route[] {
     {
       method: 'POST',
       path: '/v1/sessions',
-      handle: async ({ body, signal }) => {
-        const spec = parseSessionSpec(await body());
+      handle: async ({ body, signal, req, res }): Promise<RouteResult> => {
+        const value = await body();
+        const spec = parseSessionSpec(value);
+        const graceSeconds = leaseOf(value);
+        if (spec.kernelKey !== undefined) checkKeyGiver(req.headers, graceSeconds);
         // A client that gives up before the job is queued cancels the submission with it.
-        return { status: 201, body: await sessions.start(spec, { signal }) };
+        const record = await sessions.start(spec, { signal });
+        if (graceSeconds === undefined) return { status: 201, body: record };
+        streamLease(
+          res,
+          leases,
+          { type: 'lease', id: record.id, graceSeconds, session: record },
+          { status: 201, signal },
+        );
+        return 'streaming';
       },
     },
     {
@@ -119,6 +136,50 @@ function parseLines(value: string | null): number | undefined {
     throw new InvalidInputError(`lines must be a whole number from 1 to ${MAX_LOG_LINES}.`);
   }
   return Number(value);
+}
+
+/**
+ * The grace of the lease a start asks for (`"lease": {}` or `{ "graceSeconds": N }`), or
+ * undefined without one.
+ */
+function leaseOf(value: unknown): number | undefined {
+  const lease = isRecord(value) ? value['lease'] : undefined;
+  if (lease === undefined) return undefined;
+  if (!isRecord(lease)) {
+    throw new InvalidInputError('"lease" must be an object: {} or { "graceSeconds": N }.');
+  }
+  return seconds(lease, 'graceSeconds', DEFAULT_LEASE_GRACE_MS / 1000);
+}
+
+/**
+ * Headers jupyter-server-proxy adds to everything it relays, and headers only browsers send:
+ * a request with any of them came through the web, not from a launcher on this machine.
+ */
+const RELAYED = ['x-forwarded-context', 'x-proxycontextpath', 'origin', 'sec-fetch-site'];
+
+/**
+ * A client-chosen kernel key is what lets a client execute code in the kernel it starts: taken
+ * only from a client that leases the session (it lives as long as that client) and that is not
+ * the browser route. Anyone else's kernel gets a key made by the agent.
+ */
+function checkKeyGiver(headers: IncomingHttpHeaders, graceSeconds: number | undefined): void {
+  const hint =
+    'Leave "kernelKey" out (the agent makes the key); the kernel launcher sends it with "lease".';
+  const relayed = RELAYED.find((name) => headers[name] !== undefined);
+  if (relayed !== undefined) {
+    throw new RequestRefusedError(
+      403,
+      `Refused "kernelKey" from a request relayed by a web server (it carries ${relayed}).`,
+      hint,
+    );
+  }
+  if (graceSeconds === undefined) {
+    throw new RequestRefusedError(
+      403,
+      'Refused "kernelKey" without "lease": a client that chooses the key must lease the session.',
+      hint,
+    );
+  }
 }
 
 /** Checks the shape of a SessionSpec; the session service validates the values. */

@@ -94,7 +94,7 @@ describe('the lease and hold routes', () => {
       socketPath: agent.socketPath,
       method: 'POST',
       path: '/v1/sessions/s0123456789ab/lease',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', 'x-hpc-jupyter': '1' },
     });
     const first = await new Promise<string>((resolve) => {
       req.on('response', (res) => {

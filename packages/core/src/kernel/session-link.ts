@@ -1,7 +1,7 @@
 /**
  * The launcher's side of the agent: resolve the profile, start (or take over) the session with
- * the connection file's key, hold a lease on it for as long as this process lives (renewed if the
- * agent restarts), follow its record, and open the five kernel tunnels. Loaded only after the
+ * the connection file's key, leased in the same request (the agent takes a client's key only
+ * then), hold that lease for as long as this process lives (renewed if the agent restarts), follow its record, and open the five kernel tunnels. Loaded only after the
  * kernel's ports are bound: it pulls in the config loader and the agent client.
  */
 import { AgentClient, type LeaseHandle } from '../agent/agent-client.js';
@@ -96,6 +96,8 @@ export function kernelStateDir(env: Environment): string {
 
 export class SessionLink {
   private lease: LeaseHandle | undefined;
+  /** The session `lease` is on. */
+  private leased: string | undefined;
   private readonly closing = new AbortController();
   /** The latest record of every session the event stream showed. */
   private readonly records = new Map<string, SessionRecord>();
@@ -117,8 +119,15 @@ export class SessionLink {
     return new SessionLink(client, env, onProblem);
   }
 
-  start(spec: SessionSpec): Promise<SessionRecord> {
-    return this.client.startSession(spec);
+  /**
+   * Starts the session. With a kernel key it is leased from the start: the agent refuses a
+   * client's key otherwise, and a launcher killed before `hold` still gets its job cancelled.
+   */
+  async start(spec: SessionSpec): Promise<SessionRecord> {
+    if (spec.kernelKey === undefined) return this.client.startSession(spec);
+    const { record, lease } = await this.client.startLeasedSession(spec);
+    this.keep(record.id, lease);
+    return record;
   }
 
   /** The session if the agent has it and it has not ended. */
@@ -137,8 +146,16 @@ export class SessionLink {
    * lease is taken again from the next one; `release()` ends it for good.
    */
   async hold(id: string): Promise<void> {
-    this.lease = await this.client.lease(id);
-    void this.renewLoop(id, this.lease);
+    // Started here with its lease: that one is held (and renewed) already.
+    if (this.leased === id && this.lease !== undefined) return;
+    this.keep(id, await this.client.lease(id));
+  }
+
+  private keep(id: string, lease: LeaseHandle): void {
+    this.lease?.release();
+    this.lease = lease;
+    this.leased = id;
+    void this.renewLoop(id, lease);
   }
 
   /** Keeps the session through this launcher's exit for `seconds` (a restart is under way). */
@@ -218,6 +235,7 @@ export class SessionLink {
     this.closing.abort();
     this.lease?.release();
     this.lease = undefined;
+    this.leased = undefined;
   }
 
   private closed(): boolean {
@@ -228,7 +246,8 @@ export class SessionLink {
     let current = first;
     for (;;) {
       await current.lost;
-      if (this.closed()) return;
+      // Closed, or replaced by another lease (whose own loop renews it).
+      if (this.closed() || this.lease !== current) return;
       this.onProblem('lost the lease on the session (the agent went away); taking it again');
       for (;;) {
         if (this.closed()) return;
