@@ -3,9 +3,10 @@
 # file into each job script, so a submitted job needs nothing from the installation. It holds no
 # secret and no parameter value: those reach the job in ./job.env and files beside it.
 #
-# Owns: free ports, the node's address, waiting for a port, atomic private files and the
-# connection file whose appearance means "ready", running a command on every node or task of the
-# allocation, and cleanup on exit and on the batch system's SIGTERM before the walltime.
+# Owns: free ports, the node's address, waiting for a port and proving the job holds it, atomic
+# private files and the connection file whose appearance means "ready", running a command on
+# every node or task of the allocation, and cleanup on exit and on the batch system's SIGTERM
+# before the walltime.
 
 # ---- messages -------------------------------------------------------------------------------
 
@@ -34,9 +35,74 @@ hpcj_run() {
 
 # ---- the node -------------------------------------------------------------------------------
 
+# Picks the node address from `hostname -I` (the arguments after the first node's name): first
+# the source address this node uses towards the submit host (the login node, where the agent's
+# tunnels come from), the first node of the allocation and its own name; then the others in
+# order. A private address (not globally routable: RFC 1918, shared, ULA) always wins over a
+# public one, so that a node with a public interface never exposes a server on it when the
+# cluster network would do. Loopback and link-local addresses are never chosen.
+HPCJ__NODE_ADDRESS_PY='
+import ipaddress, os, socket, sys, threading
+
+def usable(text):
+    try:
+        a = ipaddress.ip_address(text.split("%")[0])
+    except ValueError:
+        return None
+    if a.is_loopback or a.is_link_local or a.is_multicast or a.is_unspecified:
+        return None
+    return a
+
+def sources(name, found):
+    """The source address this node would use towards each address of NAME (no packet sent)."""
+    try:
+        infos = socket.getaddrinfo(name, 9, type=socket.SOCK_DGRAM)
+    except OSError:
+        return
+    for family, kind, proto, _, sockaddr in infos:
+        try:
+            s = socket.socket(family, kind, proto)
+            try:
+                s.connect(sockaddr)
+                found.append(s.getsockname()[0])
+            finally:
+                s.close()
+        except OSError:
+            pass
+
+def route_sources(name):
+    """sources() in a thread, so that a slow name service costs at most 2 s."""
+    found = []
+    t = threading.Thread(target=sources, args=(name, found), daemon=True)
+    t.start()
+    t.join(2)
+    return list(found)
+
+candidates = []
+for word in sys.argv[2:]:
+    a = usable(word)
+    if a is not None and a not in candidates:
+        candidates.append(a)
+preferred = []
+for name in (os.environ.get("SLURM_SUBMIT_HOST", ""), sys.argv[1], socket.gethostname()):
+    if not name:
+        continue
+    for text in route_sources(name):
+        a = usable(text)
+        if a in candidates and a not in preferred:
+            preferred.append(a)
+ordered = preferred + [a for a in candidates if a not in preferred]
+private = [a for a in ordered if not a.is_global]
+if not ordered:
+    sys.exit(1)
+print((private or ordered)[0])
+'
+
 # The address other hosts (the login node, the agent's tunnels, other nodes) reach this node on.
 # HPCJ_NODE_ADDRESS (e.g. set in the cluster prologue) wins; the local scheduler stays on loopback
-# so a laptop never exposes a server to its network; otherwise the first of `hostname -I`.
+# so a laptop never exposes a server to its network; otherwise the address of `hostname -I` that
+# reaches the submit host and the allocation, never a public one when a private one exists
+# (HPCJ__NODE_ADDRESS_PY); else the host name.
 hpcj_node_address() {
   if [ -n "${HPCJ_NODE_ADDRESS:-}" ]; then
     printf '%s\n' "$HPCJ_NODE_ADDRESS"
@@ -46,11 +112,11 @@ hpcj_node_address() {
     printf '127.0.0.1\n'
     return 0
   fi
-  local address=''
-  read -r address _ < <(hostname -I 2>/dev/null)
-  if [ -n "$address" ]; then
-    printf '%s\n' "$address"
-  else
+  local first='' all=''
+  all=$(hostname -I 2>/dev/null) || all=''
+  [ -z "${SLURM_JOB_NODELIST:-}${HPC_JUPYTER_NODES:-}" ] || first=$(hpcj_nodes 2>/dev/null | head -n 1)
+  # shellcheck disable=SC2086 # one argument per address
+  if ! hpcj_python -c "$HPCJ__NODE_ADDRESS_PY" "$first" $all 2>/dev/null; then
     hostname
   fi
 }
@@ -105,10 +171,19 @@ hpcj_resolve_dir() {
 
 # ---- ports ----------------------------------------------------------------------------------
 
-HPCJ__WAIT_PORT_PY='
-import os, socket, sys, time
-host, port, limit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-pid = int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[4] else 0
+# Waiting for a port, and proving who holds it. A port chosen by hpcj_free_port is released
+# before the server binds it, and another user on the node may take it first (or a server may
+# move to the next port when its own is taken): a connection that succeeds proves nothing. So a
+# port is used or published only when /proc/net/tcp{,6} shows its listening sockets, on the
+# address asked for or a wildcard one, owned by this user and, given a server's PID, held open
+# (/proc/PID/fd) by that process or one below it. Without /proc (not Linux) there is nothing to
+# check with, and a host that is not this node's is left to the job that runs there.
+HPCJ__PORTS_PY='
+import json, os, socket, sys, time
+
+def log(message):
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+    print("%s hpc-jupyter: %s" % (stamp, message), file=sys.stderr, flush=True)
 
 def alive(pid):
     try:
@@ -124,22 +199,176 @@ def alive(pid):
         pass
     return True
 
-deadline = time.monotonic() + limit
-while True:
+def addresses(host):
+    """The IP addresses HOST stands for, as text."""
     try:
-        socket.create_connection((host, port), timeout=2).close()
-        sys.exit(0)
+        return {a[4][0] for a in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
     except OSError:
-        pass
-    if pid and not alive(pid):
-        sys.exit("hpc-jupyter: process %d ended before %s:%d was listening" % (pid, host, port))
-    if time.monotonic() >= deadline:
-        sys.exit("hpc-jupyter: nothing listened on %s:%d within %g s" % (host, port, limit))
-    time.sleep(0.05)
+        return {host}
+
+def is_local(ip):
+    """True when IP is an address of this node (binding it works only then)."""
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    try:
+        s = socket.socket(family, socket.SOCK_DGRAM)
+    except OSError:
+        return False
+    try:
+        s.bind((ip, 0))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+def decode(hexaddr):
+    raw = bytes.fromhex(hexaddr)
+    if len(raw) == 4:
+        return socket.inet_ntop(socket.AF_INET, raw[::-1])
+    # /proc/net/tcp6: four 32-bit words, each in host (little-endian) order.
+    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
+    text = socket.inet_ntop(socket.AF_INET6, raw)
+    return text[7:] if text.startswith("::ffff:") and "." in text else text
+
+def listeners(port):
+    """(address, uid, inode) of every socket listening on TCP PORT in this network namespace,
+    or None when /proc/net/tcp cannot be read (not Linux)."""
+    found, readable = [], False
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        readable = True
+        for row in rows:
+            field = row.split()
+            if len(field) < 10 or field[3] != "0A":
+                continue
+            address, _, hexport = field[1].rpartition(":")
+            if int(hexport, 16) == port:
+                found.append((decode(address), int(field[7]), field[9]))
+    return found if readable else None
+
+def tree(root):
+    """ROOT and every process below it."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        if pid not in out:
+            out.add(pid)
+            todo.extend(children.get(pid, ()))
+    return out
+
+def socket_inodes(pids):
+    inodes = set()
+    for pid in pids:
+        try:
+            fds = os.listdir("/proc/%d/fd" % pid)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    return inodes
+
+def owner_problem(host, port, pid=0, need_listener=True):
+    """Why HOST:PORT is not proven to be held by the tree of process PID (by this user when PID is
+    0), or None when it is. Only sockets a connection to HOST could reach count: on one of its
+    addresses or on a wildcard address."""
+    ips = addresses(host)
+    if not any(is_local(ip) for ip in ips):
+        return None  # not on this node: its own job checked it
+    found = listeners(port)
+    if found is None:
+        return None  # no /proc (not Linux): nothing to check with
+    wild = {"0.0.0.0", "::"}
+    found = [l for l in found if l[0] in ips or l[0] in wild]
+    if not found:
+        if need_listener:
+            return "nothing on this node listens on %s:%d" % (host, port)
+        return None
+    uid = os.getuid()
+    others = sorted({l[1] for l in found if l[1] != uid})
+    if others:
+        return "port %d on %s is held by another user (uid %s), not by this job" % (
+            port, host, ", ".join(map(str, others)))
+    if pid:
+        ours = socket_inodes(tree(pid))
+        strays = [l for l in found if l[2] not in ours]
+        if strays:
+            return "port %d on %s is held by a process outside the tree of the server (pid %d)" % (
+                port, host, pid)
+    return None
+
+def pairs(info):
+    """(host, port) of every endpoint a connection file publishes."""
+    out = []
+    host = info.get("host") or info.get("ip")
+    if isinstance(host, str) and host:
+        for key, value in info.items():
+            if (key == "port" or key.endswith("_port")) and type(value) is int:
+                out.append((host, value))
+    for e in info.get("endpoints") or []:
+        if isinstance(e, dict) and isinstance(e.get("host"), str) and type(e.get("port")) is int:
+            out.append((e["host"], e["port"]))
+    return out
+
+def wait(host, port, limit, pid):
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            socket.create_connection((host, port), timeout=2).close()
+            break
+        except OSError:
+            pass
+        if pid and not alive(pid):
+            sys.exit("hpc-jupyter: process %d ended before %s:%d was listening" % (pid, host, port))
+        if time.monotonic() >= deadline:
+            sys.exit("hpc-jupyter: nothing listened on %s:%d within %g s" % (host, port, limit))
+        time.sleep(0.05)
+    problem = owner_problem(host, port, pid)
+    if problem:
+        sys.exit("hpc-jupyter: %s; refusing to use it" % problem)
+
+def main(argv):
+    pid = lambda i: int(argv[i]) if len(argv) > i and argv[i] else 0
+    if argv[0] == "wait":
+        wait(argv[1], int(argv[2]), float(argv[3]), pid(4))
+    elif argv[0] == "check":
+        problem = owner_problem(argv[1], int(argv[2]), pid(3))
+        if problem:
+            sys.exit("hpc-jupyter: %s" % problem)
+    elif argv[0] == "connection":
+        info = json.load(sys.stdin)
+        if not isinstance(info, dict):
+            sys.exit(2)
+        for host, port in pairs(info):
+            problem = owner_problem(host, port, need_listener=False)
+            if problem:
+                sys.exit("hpc-jupyter: %s; refusing to publish it" % problem)
+
+main(sys.argv[1:])
 '
 
-# hpcj_wait_port HOST PORT TIMEOUT_S [PID]: returns 0 once HOST:PORT accepts connections; fails
-# with a message after TIMEOUT_S seconds, or as soon as process PID (the server) has ended.
+# hpcj_wait_port HOST PORT TIMEOUT_S [PID]: returns 0 once HOST:PORT accepts connections and its
+# listening socket is this user's, held by process PID or a process below it when PID is given;
+# fails with a message after TIMEOUT_S seconds, as soon as PID has ended, or when someone else
+# holds the port (another user who took it, or another process of the user's).
 hpcj_wait_port() {
   if [ $# -lt 3 ]; then
     hpcj_log "usage: hpcj_wait_port HOST PORT TIMEOUT_S [PID]"
@@ -151,7 +380,31 @@ hpcj_wait_port() {
       return 2
       ;;
   esac
-  hpcj_run hpcj_python -c "$HPCJ__WAIT_PORT_PY" "$@"
+  hpcj_run hpcj_python -c "$HPCJ__PORTS_PY" wait "$@"
+}
+
+# hpcj_check_port HOST PORT [PID]: fails with a message unless something listens on HOST:PORT
+# and its listening sockets are this user's (and held by PID's process tree, given PID). For a
+# port a body learns otherwise than by hpcj_wait_port (a server that picked its own).
+hpcj_check_port() {
+  if [ $# -lt 2 ]; then
+    hpcj_log "usage: hpcj_check_port HOST PORT [PID]"
+    return 2
+  fi
+  case $2 in
+    '' | *[!0-9]*)
+      hpcj_log "hpcj_check_port: port must be a number, got '$2'"
+      return 2
+      ;;
+  esac
+  hpcj_python -c "$HPCJ__PORTS_PY" check "$@"
+}
+
+# Checks that no endpoint of a connection file (JSON on stdin: "endpoints" [{host, port}], and
+# host or ip with port and *_port) on this node is listened on by another user; a port nothing
+# listens on yet (a UI that starts later) passes.
+hpcj__check_published_ports() {
+  hpcj_python -c "$HPCJ__PORTS_PY" connection
 }
 
 # ---- files ----------------------------------------------------------------------------------
@@ -196,7 +449,8 @@ print(json.dumps(out))' "$@"
 
 # hpcj_write_connection JSON: publishes how to reach what the job started. The file appearing in
 # the session directory is what "ready" means to hpc-jupyter, so it is checked to be a JSON object
-# and written atomically, readable only by the user.
+# whose ports on this node no other user listens on, and written atomically, readable only by the
+# user.
 hpcj_write_connection() {
   local json=${1:-}
   if ! printf '%s' "$json" | hpcj_python -c 'import json, sys
@@ -204,6 +458,7 @@ sys.exit(0 if isinstance(json.load(sys.stdin), dict) else 1)' 2>/dev/null; then
     hpcj_log "error: hpcj_write_connection needs a JSON object, got: $json"
     return 2
   fi
+  printf '%s' "$json" | hpcj__check_published_ports || return 1
   printf '%s\n' "$json" | hpcj_write_file_atomic "${HPCJ_SESSION_DIR:-$PWD}/connection.json" 600 &&
     hpcj_log "ready: wrote connection.json"
 }
@@ -232,6 +487,7 @@ hpcj_engine_ready() {
     wait "$pid"
     hpcj_die "$what (status $?)"
   fi
+  printf '%s' "$json" | hpcj__check_published_ports || hpcj_die "cannot publish the engine"
   printf '%s\n' "$json" | hpcj_write_file_atomic "${HPCJ_SESSION_DIR:-$PWD}/engine.json" 600 ||
     hpcj_die "cannot write engine.json"
   hpcj_log "$HPCJ_ENGINE is ready"

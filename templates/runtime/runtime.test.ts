@@ -170,6 +170,199 @@ describe('ports and addresses', () => {
   });
 });
 
+// A5 at the runtime level: a port that another Unix user took (the race between choosing a
+// free port and the server binding it, or a server that moved to the next port) is never waited
+// for or published as the job's. The squatter is a real second user (nobody), so that part needs
+// root.
+const LISTEN_PY = `
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+print("listening", flush=True)
+time.sleep(60)
+`;
+
+/** A script that starts SERVER in the background ($server), runs BODY, stops the server's tree
+ * and exits with BODY's status. */
+function withServer(server: string, body: string): string {
+  return `${server} >/dev/null 2>&1 &
+server=$!
+${body}
+status=$?
+kill $(pgrep -P "$server") "$server" 2>/dev/null
+exit $status`;
+}
+
+describe('who holds a published port', () => {
+  const asRoot = process.getuid?.() === 0;
+
+  it('hpcj_wait_port with PID accepts the server that listens, refuses a port someone else holds', () => {
+    const free = run('hpcj_free_port').stdout.trim();
+    const script = path.join(tmp, 'listen.py');
+    writeFileSync(script, LISTEN_PY);
+    const listen = `${PYTHON} ${script} ${free}`;
+    const ok = run(withServer(listen, `hpcj_wait_port 127.0.0.1 ${free} 10 "$server"`));
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    // The port listens, but not in the tree of the process we were told is the server.
+    const other = run(
+      withServer(
+        listen,
+        `sleep 30 >/dev/null & hpcj_wait_port 127.0.0.1 ${free} 10 $!; s=$?
+kill $! 2>/dev/null; (exit $s)`,
+      ),
+    );
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain(
+      `port ${free} on 127.0.0.1 is held by a process outside the tree of the server`,
+    );
+    // A server that binds below a launcher (as spark-class runs java) is in the tree.
+    const nested = run(
+      withServer(`bash -c "${listen}; true"`, `hpcj_wait_port 127.0.0.1 ${free} 10 "$server"`),
+    );
+    expect(nested.stderr).toBe('');
+    expect(nested.code).toBe(0);
+  });
+
+  describe.skipIf(!asRoot)('a port squatted by another user (needs root to run as nobody)', () => {
+    let squatter: ReturnType<typeof spawn> | undefined;
+    let port = 0;
+    beforeAll(async () => {
+      port = Number(run('hpcj_free_port').stdout.trim());
+      // setpriv execs the listener itself (runuser would stay its parent), so killing it ends it.
+      squatter = spawn(
+        'setpriv',
+        [
+          '--reuid=nobody',
+          '--regid=nogroup',
+          '--clear-groups',
+          PYTHON,
+          '-c',
+          LISTEN_PY,
+          String(port),
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      await new Promise<void>((resolve, reject) => {
+        squatter?.stdout?.once('data', () => {
+          resolve();
+        });
+        squatter?.once('exit', (code) => {
+          reject(new Error(`the squatter exited (${String(code)})`));
+        });
+      });
+    });
+    afterAll(() => {
+      squatter?.kill('SIGKILL');
+    });
+
+    it('hpcj_wait_port refuses it, even for a server that moved to the next port', () => {
+      const uid = spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim();
+      const plain = run(`hpcj_wait_port 127.0.0.1 ${port} 5`);
+      expect(plain.code).toBe(1);
+      expect(plain.stderr).toContain(
+        `port ${port} on 127.0.0.1 is held by another user (uid ${uid}), not by this job`,
+      );
+      // Like Spark's UI: its port taken, the server binds the next one and lives on.
+      const moving = `
+import socket, sys, time
+s = socket.socket()
+p = int(sys.argv[1])
+try:
+    s.bind(("127.0.0.1", p))
+except OSError:
+    s.bind(("127.0.0.1", 0))
+s.listen()
+time.sleep(30)
+`;
+      const moved = run(
+        `${PYTHON} -c '${moving}' ${port} & hpcj_wait_port 127.0.0.1 ${port} 5 $!; s=$?; kill $!; exit $s`,
+      );
+      expect(moved.code).toBe(1);
+      expect(moved.stderr).toMatch(/held by another user/);
+    });
+
+    it('hpcj_write_connection and hpcj_check_port refuse to publish it', () => {
+      const dir = mkdtempSync(path.join(tmp, 'squat-'));
+      const env = { HPCJ_SESSION_DIR: dir };
+      const endpoint = `endpoints:="[$(hpcj_json name=dashboard host=127.0.0.1 port:=${port})]"`;
+      const r = run(
+        `hpcj_write_connection "$(hpcj_json kind=dask host=127.0.0.1 ${endpoint})"`,
+        env,
+      );
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/held by another user .*refusing to publish it/);
+      expect(existsSync(path.join(dir, 'connection.json'))).toBe(false);
+      // The same through the kernel's shape: ip with *_port.
+      const k = run(
+        `hpcj_write_connection "$(hpcj_json kind=kernel ip=127.0.0.1 iopub_port:=${port})"`,
+        env,
+      );
+      expect(k.code).toBe(1);
+      expect(existsSync(path.join(dir, 'connection.json'))).toBe(false);
+      expect(run(`hpcj_check_port 127.0.0.1 ${port}`).code).toBe(1);
+      // A port of this user's, and one nothing listens on yet, are published.
+      const free = run('hpcj_free_port').stdout.trim();
+      const good = run(
+        `hpcj_write_connection "$(hpcj_json kind=dask host=127.0.0.1 endpoints:="[$(hpcj_json name=ui host=127.0.0.1 port:=${free})]")"`,
+        env,
+      );
+      expect(good.stderr).not.toMatch(/error|refusing/);
+      expect(good.code).toBe(0);
+      expect(existsSync(path.join(dir, 'connection.json'))).toBe(true);
+    });
+  });
+});
+
+describe('hpcj_node_address on a node with several addresses', () => {
+  // A `hostname` that reports the given addresses for -I (and a name otherwise) stands in for a
+  // node's interfaces; the route lookups are this machine's own.
+  function withAddresses(addresses: string, env: Record<string, string> = {}): string {
+    const bin = mkdtempSync(path.join(tmp, 'hostname-'));
+    const fake = path.join(bin, 'hostname');
+    writeFileSync(fake, `#!/bin/sh\n[ "$1" = -I ] && echo "${addresses}" || echo fakenode\n`);
+    chmodSync(fake, 0o755);
+    const r = run('hpcj_node_address', {
+      PATH: `${bin}:${process.env['PATH'] ?? '/usr/bin:/bin'}`,
+      HPC_JUPYTER_SCHEDULER: 'slurm',
+      ...env,
+    });
+    expect(r.code).toBe(0);
+    return r.stdout.trim();
+  }
+
+  it('never picks a public address when a private one exists, nor loopback or link-local', () => {
+    expect(withAddresses('9.9.9.9 fe80::1 127.0.0.1 10.9.9.9 172.20.0.5')).toBe('10.9.9.9');
+    expect(withAddresses('2001:4860::8 fd12::5')).toBe('fd12::5');
+    expect(withAddresses('100.64.3.4 9.9.9.9')).toBe('100.64.3.4');
+    // Only a public one: that is the node's address (HPCJ_NODE_ADDRESS overrides it).
+    expect(withAddresses('127.0.0.1 9.9.9.9')).toBe('9.9.9.9');
+    expect(withAddresses('9.9.9.9', { HPCJ_NODE_ADDRESS: '10.0.0.7' })).toBe('10.0.0.7');
+  });
+
+  it('falls back to the host name when the node reports no usable address', () => {
+    expect(withAddresses('')).toBe('fakenode');
+    expect(withAddresses('127.0.0.1 fe80::1')).toBe('fakenode');
+  });
+
+  // The interface that reaches the submit host wins over an earlier private address. The submit
+  // host here is this machine's own private address, whose route source is that address.
+  const own = spawnSync('hostname', ['-I'], { encoding: 'utf8' })
+    .stdout.split(/\s+/)
+    .find((a) => /^(10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|192\.0\.2\.)/.test(a));
+  it.skipIf(own === undefined)(
+    'prefers the address that reaches the submit host (needs a private IPv4 address here)',
+    () => {
+      const address = own ?? '';
+      expect(withAddresses(`10.250.250.250 ${address}`, { SLURM_SUBMIT_HOST: address })).toBe(
+        address,
+      );
+      expect(withAddresses(`10.250.250.250 ${address}`)).toBe('10.250.250.250');
+    },
+  );
+});
+
 describe('files', () => {
   it('hpcj_write_file_atomic writes stdin with the mode, leaving no temporary file', () => {
     const dir = mkdtempSync(path.join(tmp, 'atomic-'));
