@@ -14,12 +14,14 @@ import { attachEngine, removeAttachment } from './session-attach.js';
 import { adoptSession, discoverSessions } from './session-discovery.js';
 import type { ClusterSource, SessionHost } from './session-host.js';
 import { SessionSecrets } from './session-secrets.js';
+import { WebUiCredentials, webUiAuthEndpoints } from './web-ui-auth.js';
 import { startSession } from './session-start.js';
 import { defaultSessionsDir, SessionStore } from './session-store.js';
 import { syncCluster, watchConnection } from './session-sync.js';
 import { changed } from './session-transitions.js';
 import { SessionTunnels } from './session-tunnels.js';
 import { SiteInfoCache, type SiteInfoCacheOptions } from './site-info-cache.js';
+import { StoreInUseError, StoreLock, type StoreLockOptions } from './store-lock.js';
 import { StatusPoller, type PollIntervals, type PollReport } from './status-poller.js';
 import { waitForSession } from './wait-for.js';
 import type {
@@ -49,12 +51,16 @@ export interface SessionManagerOptions {
   /** Every poll as it happened. */
   readonly onPoll?: (report: PollReport) => void;
   readonly now?: () => Date;
+  /** How this manager holds the store against other agents (false: it does not, for tests). */
+  readonly storeLock?: Omit<StoreLockOptions, 'onLost'> | false;
 }
 
 export class SessionManager implements SessionService {
   readonly store: SessionStore;
   private readonly clusters: ClusterSource;
   private readonly secrets: SessionSecrets;
+  /** The web UI keys of sessions whose UIs the proxy forwarded to. */
+  private readonly webUi = new WebUiCredentials();
   /** Where `attach()` copies engines' client files: one 0700 directory per session. */
   private readonly attachDir: string;
   private readonly tunnels = new SessionTunnels();
@@ -68,6 +74,8 @@ export class SessionManager implements SessionService {
   /** Clusters whose last poll failed, with the error shown. */
   private readonly unreachable = new Map<string, string>();
   private closed = false;
+  /** This agent's hold on the store; released by close(). */
+  private lock: StoreLock | undefined;
   /** Aborted by close(): ends every wait. */
   private readonly closing = new AbortController();
 
@@ -129,6 +137,22 @@ export class SessionManager implements SessionService {
   /** Loads the store and resumes following every session that has not ended. */
   static async open(options: SessionManagerOptions, signal?: AbortSignal): Promise<SessionManager> {
     const manager = new SessionManager(options);
+    await manager.store.ensureDir();
+    if (options.storeLock !== false) {
+      manager.lock = await StoreLock.acquire(manager.store.dir, {
+        ...options.storeLock,
+        onLost: (holder) => {
+          manager.problem(
+            new StoreInUseError(
+              `Another agent${holder === undefined ? '' : ` (on ${holder.host}, pid ${holder.pid})`} took over the session store ${manager.store.dir} while this one was stalled.`,
+              {
+                hint: 'Stop this agent (`hpc-jupyter agent stop`); the other one now owns the sessions.',
+              },
+            ),
+          );
+        },
+      });
+    }
     const { records, problems } = await manager.store.load(signal);
     for (const problem of problems) manager.problem(problem);
     for (const record of records) {
@@ -201,6 +225,7 @@ export class SessionManager implements SessionService {
     const { stopRequested, recheck, recovering } = this.host;
     for (const set of [stopRequested, recheck, recovering]) set.delete(id);
     await this.tunnels.closeSession(id);
+    this.webUi.forget(id);
     await Promise.all([
       this.store.delete(id),
       this.secrets.remove(id),
@@ -277,6 +302,18 @@ export class SessionManager implements SessionService {
     return this.secrets.read(id);
   }
 
+  async webUiAuthorization(
+    id: string,
+    endpoint: string,
+    options: { readonly signal?: AbortSignal } = {},
+  ): Promise<string | undefined> {
+    this.checkOpen();
+    const record = this.require(id);
+    if (!webUiAuthEndpoints(record.connection).has(endpoint)) return undefined;
+    const { transport } = this.clusters.get(record.cluster);
+    return this.webUi.authorization(record, transport, endpoint, options.signal);
+  }
+
   onEvent(listener: (event: AgentEvent) => void): () => void {
     this.listeners.add(listener);
     return () => {
@@ -291,6 +328,7 @@ export class SessionManager implements SessionService {
     await this.poller.close();
     await this.tunnels.close();
     await this.store.flush();
+    await this.lock?.release();
     this.listeners.clear();
   }
 
@@ -307,6 +345,7 @@ export class SessionManager implements SessionService {
     if (isFinal(next.state) && (previous === undefined || !isFinal(previous.state))) {
       // Nothing is left to reach: close its tunnels and drop the engine files copied for clients.
       void this.tunnels.closeSession(next.id);
+      this.webUi.forget(next.id);
       removeAttachment(this.attachDir, next.id).catch((error: unknown) => {
         this.problem(error);
       });

@@ -111,9 +111,10 @@ describe('waitFor', () => {
     await expect(manager.waitFor('s999999999999', never)).rejects.toBeInstanceOf(
       SessionNotFoundError,
     );
-    const pending = manager.waitFor(s.id, never);
+    // Awaited from the start: close() settles it before close() itself resolves.
+    const pending = expect(manager.waitFor(s.id, never)).rejects.toThrow(/closed/);
     await manager.close();
-    await expect(pending).rejects.toThrow(/closed/);
+    await pending;
   });
 });
 
