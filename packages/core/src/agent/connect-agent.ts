@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, open, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -76,7 +76,12 @@ export async function connectAgent(options: ConnectAgentOptions = {}): Promise<A
   try {
     // Without the lock another client is starting it: just wait for it to answer.
     let exit: Promise<string> | undefined;
+    let logOffset = 0;
     if (release !== undefined && !(await agentAnswers(client, signal))) {
+      logOffset = await stat(logFile).then(
+        (s) => s.size,
+        () => 0,
+      );
       ({ exit } = await spawnAgent(options.command ?? defaultAgentCommand(), env, logFile));
     }
     let exited: string | undefined;
@@ -86,13 +91,12 @@ export async function connectAgent(options: ConnectAgentOptions = {}): Promise<A
       throwIfAborted(signal);
       if (await agentAnswers(client, signal)) return client;
       if (exited !== undefined) {
+        const why = await reasonInLog(logFile, logOffset);
         throw new AgentError(
-          `The hpc-jupyter agent ${exited} before answering.`,
+          `The hpc-jupyter agent ${exited} before answering${why === undefined ? '.' : `: ${why.message}`}`,
           undefined,
           'AgentStartFailed',
-          {
-            hint: `See ${logFile} for why.`,
-          },
+          { hint: why?.hint ?? `See ${logFile} for why.` },
         );
       }
       await sleep(100, undefined, signal === undefined ? {} : { signal }).catch(() => undefined);
@@ -103,6 +107,31 @@ export async function connectAgent(options: ConnectAgentOptions = {}): Promise<A
   } finally {
     await release?.();
   }
+}
+
+/**
+ * What the agent said as it failed to start: the `hpc-jupyter: MESSAGE` it writes to its log
+ * (stderr) last, with the hint on the lines after it, from what it wrote since `offset`.
+ */
+async function reasonInLog(
+  logFile: string,
+  offset: number,
+): Promise<{ readonly message: string; readonly hint: string | undefined } | undefined> {
+  let text: string;
+  try {
+    text = (await readFile(logFile)).subarray(offset).toString('utf8');
+  } catch {
+    return undefined;
+  }
+  const lines = text.split('\n');
+  const at = lines.findLastIndex((line) => line.startsWith('hpc-jupyter: '));
+  const message = lines[at]?.slice('hpc-jupyter: '.length);
+  if (message === undefined) return undefined;
+  const hint = lines
+    .slice(at + 1)
+    .filter((line) => line.trim() !== '' && !/^\d{4}-\d\d-\d\dT/.test(line))
+    .join(' ');
+  return { message, hint: hint === '' ? undefined : hint };
 }
 
 /** Takes the start-up lock, or returns undefined when another client holds it. */
