@@ -1,35 +1,42 @@
 /**
  * `hpc-jupyter jupyterlab install [--user | --sys-prefix | --prefix DIR]`: installs the prebuilt
  * JupyterLab extension (packages/jupyterlab-ext/labextension) where JupyterLab finds prebuilt
- * extensions, and registers the agent's unix socket with jupyter-server-proxy as
- * `<base_url>hpc-jupyter/`, so the browser reaches the agent behind Jupyter's own authentication.
- * `uninstall` removes both. Only files this command made are touched.
+ * extensions. The browser's route to the agent (`<base_url>hpc-jupyter/`, behind Jupyter's own
+ * authentication) is not configured here: hpc-jupyter's Python package registers it with
+ * jupyter-server-proxy through an entry point (templates/python/hpc_jupyter/serverproxy.py), so
+ * each user's Jupyter server finds that user's own agent socket. A socket path written into a
+ * config would be the installer's, and on a shared install every user's JupyterLab would talk to
+ * whoever owns that path. Install therefore removes such an entry left by an older version, and
+ * checks that the Python package is there. `uninstall` removes what install made.
  */
+import { execFile } from 'node:child_process';
 import { cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { agentSocketPath } from '../agent/socket-path.js';
+import { parseArgs, promisify } from 'node:util';
 import type { Environment } from '../config/paths.js';
 import { HpcError, InvalidInputError } from '../errors.js';
 import { dataDirFor, pythonPrefix, type SpecLocation } from '../kernel/kernelspec.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 
 export const JUPYTERLAB_HELP = `  hpc-jupyter jupyterlab install [--user | --sys-prefix | --prefix DIR] [--json]
-                                     Install the JupyterLab extension (the HPC sidebar) and
-                                     register the agent with jupyter-server-proxy.
+                                     Install the JupyterLab extension (the HPC sidebar); the
+                                     route to the agent comes with hpc-jupyter's Python package.
   hpc-jupyter jupyterlab uninstall [--user | --sys-prefix | --prefix DIR]
 `;
 
+const execFileP = promisify(execFile);
+
 export const EXTENSION_NAME = '@hpc-jupyter/jupyterlab';
-/** The jupyter-server-proxy entry: the browser reaches the agent at `<base_url>hpc-jupyter/`. */
+/** The jupyter-server-proxy route: the browser reaches the agent at `<base_url>hpc-jupyter/`. */
 export const PROXY_NAME = 'hpc-jupyter';
-/**
- * Jupyter server reads general settings only from `jupyter_server_config.{py,json}` (its `.d/`
- * directories carry extension switches alone), so our entry is merged into that JSON file and
- * removed from it again, leaving every other setting there as it was.
- */
+/** The entry point group jupyter-server-proxy reads, and the package that provides ours. */
+export const PROXY_ENTRY_POINT_GROUP = 'jupyter_serverproxy_servers';
+export const PYTHON_PACKAGE_DIR = fileURLToPath(
+  new URL('../../../../templates/python/', import.meta.url),
+);
+/** Where older versions wrote the route (with the installer's socket path); now only cleaned. */
 export const SERVER_CONFIG_FILE = 'jupyter_server_config.json';
 
 /** The built extension shipped beside the core (the repository's layout). */
@@ -45,8 +52,12 @@ export interface JupyterlabIo {
 
 export interface InstallResult {
   readonly extensionDir: string;
-  readonly serverConfigFile: string;
-  readonly socketPath: string;
+  /** An older version's ServerProxy entry (a fixed socket path) removed from this file. */
+  readonly legacyConfigCleaned?: string;
+  /** The Python asked whether it has the route's entry point. */
+  readonly python: string;
+  /** True: that Python's Jupyter serves the route; false: it lacks the package; undefined: unknown. */
+  readonly routeRegistered?: boolean;
 }
 
 export async function jupyterlabCommand(
@@ -81,10 +92,17 @@ export async function jupyterlabCommand(
       const result = await installJupyterlab(location, env);
       if (values.json === true) io.out.write(`${JSON.stringify(result)}\n`);
       else {
-        io.out.write(
-          `Installed ${EXTENSION_NAME} in ${result.extensionDir}\n` +
-            `Registered the agent (${result.socketPath}) with jupyter-server-proxy in ` +
-            `${result.serverConfigFile}\nRestart Jupyter to load them.\n`,
+        io.out.write(`Installed ${EXTENSION_NAME} in ${result.extensionDir}\n`);
+        if (result.legacyConfigCleaned !== undefined) {
+          io.out.write(
+            `Removed the old fixed agent socket entry from ${result.legacyConfigCleaned}\n`,
+          );
+        }
+        io.out.write('Restart Jupyter to load it.\n');
+      }
+      if (result.routeRegistered !== true) {
+        io.err.write(
+          `${result.routeRegistered === false ? `${result.python} has no` : `Could not check that ${result.python} has`} hpc-jupyter's Python package, which gives JupyterLab its route to the agent: install it into the environment that runs Jupyter with \`${result.python} -m pip install ${PYTHON_PACKAGE_DIR}\`.\n`,
         );
       }
       return EXIT.ok;
@@ -115,20 +133,6 @@ export async function configDirFor(location: SpecLocation, env: Environment): Pr
     case 'prefix':
       return path.join(path.resolve(location.prefix), 'etc', 'jupyter');
   }
-}
-
-/**
- * The jupyter-server-proxy entry. No `command`: the agent is started on demand by any client
- * (CLI, kernels, VS Code) and outlives Jupyter; a supervised child of the server would not.
- * Streams (the agent's server-sent events) pass through because the proxy streams any request
- * that asks for `text/event-stream`.
- */
-export function serverProxyEntry(socketPath: string): Record<string, unknown> {
-  return {
-    unix_socket: socketPath,
-    launcher_entry: { enabled: false },
-    new_browser_tab: false,
-  };
 }
 
 type JsonObject = Record<string, unknown>;
@@ -187,18 +191,71 @@ export async function installJupyterlab(
     `${JSON.stringify(installJson, null, 2)}\n`,
   );
 
-  const configDir = await configDirFor(location, env);
-  await mkdir(configDir, { recursive: true });
-  const socketPath = agentSocketPath(env);
-  const serverConfigFile = path.join(configDir, SERVER_CONFIG_FILE);
-  const config = await readJsonObject(serverConfigFile);
+  const legacy = await removeLegacyProxyEntry(location, env);
+  const python = await pythonFor(location, env);
+  const routeRegistered = await hasRouteEntryPoint(python, env);
+  return {
+    extensionDir,
+    ...(legacy === undefined ? {} : { legacyConfigCleaned: legacy }),
+    python,
+    ...(routeRegistered === undefined ? {} : { routeRegistered }),
+  };
+}
+
+/** The Python whose Jupyter the install is for: --python, the active environment, python3. */
+export async function pythonFor(location: SpecLocation, env: Environment): Promise<string> {
+  if (location.kind === 'sys-prefix' && location.python !== undefined) return location.python;
+  const prefixes =
+    location.kind === 'prefix'
+      ? [path.resolve(location.prefix)]
+      : [env['VIRTUAL_ENV'], env['CONDA_PREFIX']].filter(
+          (p): p is string => p !== undefined && p !== '',
+        );
+  for (const prefix of prefixes) {
+    const candidate = path.join(prefix, 'bin', 'python');
+    if (await exists(candidate)) return candidate;
+  }
+  return 'python3';
+}
+
+/** Whether `python` sees our jupyter-server-proxy entry point; undefined if it cannot be run. */
+export async function hasRouteEntryPoint(
+  python: string,
+  env: Environment,
+): Promise<boolean | undefined> {
+  const code =
+    'import importlib.metadata as m, sys; ' +
+    `sys.exit(0 if any(e.name == ${JSON.stringify(PROXY_NAME)} for e in ` +
+    `m.entry_points(group=${JSON.stringify(PROXY_ENTRY_POINT_GROUP)})) else 3)`;
+  try {
+    await execFileP(python, ['-c', code], { timeout: 30_000, env: { ...env } });
+    return true;
+  } catch (error) {
+    return (error as { code?: unknown }).code === 3 ? false : undefined;
+  }
+}
+
+/**
+ * Removes `ServerProxy.servers["hpc-jupyter"]` from the location's jupyter_server_config.json,
+ * leaving every other setting as it was; returns the file if it changed. jupyter-server-proxy
+ * would give such an entry precedence over the entry point.
+ */
+async function removeLegacyProxyEntry(
+  location: SpecLocation,
+  env: Environment,
+): Promise<string | undefined> {
+  const configFile = path.join(await configDirFor(location, env), SERVER_CONFIG_FILE);
+  if (!(await exists(configFile))) return undefined;
+  const config = await readJsonObject(configFile);
   const proxy = asObject(config['ServerProxy']);
   const servers = asObject(proxy['servers']);
-  servers[PROXY_NAME] = serverProxyEntry(socketPath);
-  proxy['servers'] = servers;
+  if (!(PROXY_NAME in servers)) return undefined;
+  proxy['servers'] = Object.fromEntries(
+    Object.entries(servers).filter(([name]) => name !== PROXY_NAME),
+  );
   config['ServerProxy'] = proxy;
-  await writeFile(serverConfigFile, `${JSON.stringify(config, null, 2)}\n`);
-  return { extensionDir, serverConfigFile, socketPath };
+  await writeFile(configFile, `${JSON.stringify(config, null, 2)}\n`);
+  return configFile;
 }
 
 export async function uninstallJupyterlab(
@@ -215,20 +272,8 @@ export async function uninstallJupyterlab(
     await rm(extensionDir, { recursive: true, force: true });
     removed.push(extensionDir);
   }
-  const configFile = path.join(await configDirFor(location, env), SERVER_CONFIG_FILE);
-  if (await exists(configFile)) {
-    const config = await readJsonObject(configFile);
-    const proxy = asObject(config['ServerProxy']);
-    const servers = asObject(proxy['servers']);
-    if (PROXY_NAME in servers) {
-      proxy['servers'] = Object.fromEntries(
-        Object.entries(servers).filter(([name]) => name !== PROXY_NAME),
-      );
-      config['ServerProxy'] = proxy;
-      await writeFile(configFile, `${JSON.stringify(config, null, 2)}\n`);
-      removed.push(`${configFile} (ServerProxy.servers.${PROXY_NAME})`);
-    }
-  }
+  const cleaned = await removeLegacyProxyEntry(location, env);
+  if (cleaned !== undefined) removed.push(`${cleaned} (ServerProxy.servers.${PROXY_NAME})`);
   return removed;
 }
 
