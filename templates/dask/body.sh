@@ -4,7 +4,9 @@
 # ./dask-tls; every peer must present it). The job is ready when every requested worker has
 # registered; connection.json then says where the scheduler and its dashboard are, and how many
 # workers joined. Workers retire shortly before the walltime (--lifetime, staggered) so that work
-# drains instead of being killed.
+# drains instead of being killed. The dashboard answers only requests signed with the job's web UI
+# key (./webui.key, 0600; the agent's proxy signs them), which connection.json's "ui_auth" names
+# as needed, never the key itself; the workers' own HTTP servers refuse everything.
 
 session=$PWD
 tls=$session/dask-tls
@@ -20,9 +22,10 @@ tls_args=(--tls-ca-file "$tls/ca.pem" --tls-cert "$tls/cert.pem" --tls-key "$tls
 port=$(hpcj_free_port) || hpcj_die "cannot find a free port"
 dashboard_port=$(hpcj_free_port) || hpcj_die "cannot find a free port"
 rm -f -- "$session/dask-scheduler.json"
+hpcj_python -m hpc_jupyter.webui key "$session" || hpcj_die "cannot make the job's web UI key"
 
 hpcj_log "starting the Dask scheduler on $address:$port"
-"$HPCJ_PYTHON" -m hpc_jupyter.dask_engine scheduler --protocol tls --host "$address" --port "$port" \
+"$HPCJ_PYTHON" -m hpc_jupyter.dask_engine scheduler --webui-key "$session/webui.key" --protocol tls --host "$address" --port "$port" \
   --dashboard-address "$address:$dashboard_port" --scheduler-file "$session/dask-scheduler.json" \
   "${tls_args[@]}" >>"$logs/dask-scheduler.log" 2>&1 &
 scheduler_pid=$!
@@ -67,12 +70,16 @@ hpcj_run hpcj_python -m hpc_jupyter.dask_engine wait "$session" "$expected" \
   hpcj_die "the Dask cluster did not start; see the messages above"
 read -r count <"$count_file"
 rm -f -- "$count_file"
+# The port the dashboard really listens on (Dask takes another if the first was taken meanwhile).
+dashboard_port=$(hpcj_python -m hpc_jupyter.dask_engine dashboard-port "$session") ||
+  hpcj_die "the Dask scheduler has no dashboard (see $logs/dask-scheduler.log)"
 
 hpcj_write_connection "$(hpcj_json kind=dask node="$(hpcj_node_name)" host="$address" \
   scheduler="tls://$address:$port" tls_server_name="$address" workers:="$count" expected_workers:="$expected" \
   threads_per_worker:="$threads" \
   endpoints:="[$(hpcj_json name=scheduler host="$address" port:="$port"),$(hpcj_json \
-    name=dashboard host="$address" port:="$dashboard_port" base_path=/status)]")" ||
+    name=dashboard host="$address" port:="$dashboard_port" base_path=/status)]" \
+  ui_auth:="$(hpcj_json scheme=jws-hs256 endpoints:='["dashboard"]')")" ||
   hpcj_die "cannot write connection.json"
 
 # Workers that join later (extra worker jobs: the dask-workers template) or leave show in the

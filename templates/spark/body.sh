@@ -4,9 +4,12 @@
 # cores and memory and its work and local directories on node-local temporary space. One secret
 # per job, made here, lives only in ./spark/spark.conf (0600), which master, workers and drivers
 # read with --properties-file: authentication, AES/GCM network encryption, no REST submission,
-# no kill links in the UIs. The job is ready when every worker has registered with the master
-# (and, with connectServer, once the Spark Connect server on the first node ran a task on every
-# core for a client that showed its token).
+# no kill links in the UIs. The master, worker and application UIs answer only requests signed
+# with the job's web UI key (Spark's JWSFilter, keyed in the same file; ./webui.key for the
+# agent's proxy, which signs them), which connection.json's "ui_auth" names as needed. The job is
+# ready when every worker has registered with the master (and, with connectServer, once the Spark
+# Connect server, listening on the first node's address only, ran a task on every core for a
+# client that showed its token).
 
 session=$PWD
 logs=$session/logs
@@ -130,7 +133,8 @@ connection=$(hpcj_json kind=spark node="$(hpcj_node_name)" host="$address" \
   memory_per_worker_mib:="$memory" connect_server:="$connect_server" \
   endpoints:="[$(hpcj_json name=master host="$address" port:="$port"),$(hpcj_json \
     name=master-ui host="$address" port:="$ui_port"),$(hpcj_json \
-    name=app-ui host="$address" port:="$app_ui_port")$connect_endpoint]") ||
+    name=app-ui host="$address" port:="$app_ui_port")$connect_endpoint]" \
+  ui_auth:="$(hpcj_json scheme=jws-hs256 endpoints:='["master-ui","app-ui"]')") ||
   hpcj_die "cannot describe the Spark cluster"
 
 # Ready: connection.json and wait for the master; or, in a kernel's job (spark-kernel), on to

@@ -6,18 +6,27 @@ Usage (from templates/dask/body.sh and templates/dask-workers/body.sh):
       [--parent DIR] NODE...
   python -m hpc_jupyter.dask_engine watch SESSION_DIR
   python -m hpc_jupyter.dask_engine address SESSION_DIR
-  python -m hpc_jupyter.dask_engine scheduler|worker ARG...
+  python -m hpc_jupyter.dask_engine dashboard-port SESSION_DIR
+  python -m hpc_jupyter.dask_engine scheduler --webui-key FILE ARG...
+  python -m hpc_jupyter.dask_engine worker ARG...
 
 `--prefix` counts only workers whose name starts with NAME (an extra worker job's own). `watch`
 keeps "workers" in SESSION_DIR/connection.json equal to the registered count while the job runs,
 so workers that join from extra jobs, or leave, show in the session. `scheduler` and `worker` run
 Dask's own `dask scheduler` / `dask worker` with ARG..., under BATCH_DEFAULTS.
 
+Dask's dashboard has no authentication of its own: the scheduler's runs behind a guard that
+answers 403 to every HTTP request and WebSocket upgrade without ``Authorization: Bearer <JWS>``
+signed with the job's web UI key (FILE, 0600: see :mod:`hpc_jupyter.webui`), before any of
+Dask's or Bokeh's handlers sees it; the workers' HTTP servers refuse everything (see
+:mod:`hpc_jupyter.dask_http_guard`). Workers run with --no-dashboard.
+
 The scheduler address comes from the scheduler file (no secret in it); the TLS files are the
 0600 ones in SESSION_DIR/dask-tls. A stall fails after TIMEOUT_S with the nodes that did not join
 and the tail of each one's worker log.
 """
 
+import importlib
 import json
 import os
 import sys
@@ -43,6 +52,8 @@ BATCH_DEFAULTS = {
     }
 }
 TLS_DIR = "dask-tls"
+GUARD_MODULE = "hpc_jupyter.dask_http_guard"
+GUARD_KEY_FILE_ENV = "HPCJ_WEBUI_KEY_FILE"
 
 
 def security(session_dir=None):
@@ -61,6 +72,12 @@ def security(session_dir=None):
 def scheduler_address(session_dir=None):
     with open(os.path.join(_session_dir(session_dir), SCHEDULER_FILE)) as f:
         return json.load(f)["address"]
+
+
+def dashboard_port(session_dir=None):
+    """The port the scheduler's dashboard is bound to, from the scheduler file."""
+    with open(os.path.join(_session_dir(session_dir), SCHEDULER_FILE)) as f:
+        return int(json.load(f)["services"]["dashboard"])
 
 
 def connect(session_dir=None, **kwargs):
@@ -145,11 +162,25 @@ def watch(session_dir, interval=5.0):
 
 
 def run_cli(role, args):
-    """Dask's `dask ROLE` command line (scheduler or worker) with BATCH_DEFAULTS; never returns."""
+    """Dask's `dask ROLE` command line (scheduler or worker) with BATCH_DEFAULTS; never returns.
+    A scheduler's args start with ``--webui-key FILE``: its dashboard's key. Every HTTP server
+    of the job's Dask processes is behind hpc_jupyter.dask_http_guard."""
     import dask.config
     import distributed  # noqa: F401 (loads distributed's defaults, which ours then replace)
     from distributed.cli import dask_scheduler, dask_worker
 
+    args = list(args)
+    if role == "scheduler":
+        if len(args) < 2 or args[0] != "--webui-key":
+            sys.exit("hpc-jupyter: dask_engine scheduler needs --webui-key FILE first")
+        # A path, not the key: the guard reads the file when it is imported, just below.
+        os.environ[GUARD_KEY_FILE_ENV] = args[1]
+        args = args[2:]
+    else:
+        # The worker process the nanny starts imports the guard as it is built (see the module).
+        os.environ.pop(GUARD_KEY_FILE_ENV, None)
+        args = ["--preload", GUARD_MODULE] + args
+    importlib.import_module(GUARD_MODULE)
     dask.config.update_defaults(BATCH_DEFAULTS)
     command = dask_scheduler.main if role == "scheduler" else dask_worker.main
     # A nanny hands its configuration to the worker process it starts, so workers get it too.
@@ -166,11 +197,14 @@ def main(argv):
     if len(argv) == 2 and argv[0] == "address":
         print(scheduler_address(argv[1]))
         return
+    if len(argv) == 2 and argv[0] == "dashboard-port":
+        print(dashboard_port(argv[1]))
+        return
     if len(argv) < 4 or argv[0] != "wait":
         sys.exit(
             "usage: python -m hpc_jupyter.dask_engine wait SESSION_DIR WORKERS TIMEOUT_S "
             "[--prefix NAME] [--parent DIR] NODE... | watch SESSION_DIR | address SESSION_DIR | "
-            "scheduler|worker ARG..."
+            "dashboard-port SESSION_DIR | scheduler --webui-key FILE ARG... | worker ARG..."
         )
     nodes, prefix, parent = wait_options(argv[4:])
     print(wait_for_workers(argv[1], int(argv[2]), float(argv[3]), nodes, prefix, parent))

@@ -12,12 +12,20 @@ The secret is made here, once per job, and written only into SESSION_DIR/spark/s
 would pass a SparkConf's entries to spark-submit as --conf arguments, so the driver gets the file
 through PYSPARK_SUBMIT_ARGS instead.
 
+The master, worker and application UIs refuse every request without ``Authorization: Bearer
+<JWS>`` signed with the job's web UI key (see :mod:`hpc_jupyter.webui`): Spark's own JWSFilter,
+configured in the same properties file, so it reaches the daemons and drivers the way the secret
+does. The start-up wait shows a token of its own; the agent's proxy adds one for the browser.
+
 With a Spark Connect server (the template's connectServer), the server is the cluster's driver
 and every client, in the job or outside it, is a Connect client that shows a token. The token is
 made here too, into SESSION_DIR/spark/connect.token and the server's own properties file
-spark/connect.conf (both 0600). gRPC sends a token only over a secure channel; to ``localhost``
-pyspark uses gRPC's local credentials, which is why clients reach the server as localhost: in the
-job on the server's node, outside it through the agent's loopback forward.
+spark/connect.conf (both 0600). The server listens on its node's address only (not on every
+interface). pyspark sends a token without TLS only to ``localhost`` (over gRPC's local
+credentials, which accept loopback peers alone): outside the job, clients reach the server as
+localhost through the agent's loopback forward. A kernel on the server's node connects to the
+node's address with the token in each call's metadata (:class:`_TokenChannelBuilder`): traffic
+to a node's own address never leaves the node.
 """
 
 import json
@@ -30,6 +38,7 @@ import time
 import urllib.request
 
 from . import session_dir as _session_dir
+from . import webui
 from .files import make_private_dir, tail, write_private
 
 CONF_DIR = "spark"
@@ -38,6 +47,7 @@ INFO_FILE = os.path.join(CONF_DIR, "master.json")
 CONNECT_CONF_FILE = os.path.join(CONF_DIR, "connect.conf")
 CONNECT_TOKEN_FILE = os.path.join(CONF_DIR, "connect.token")
 CONNECT_INFO_FILE = os.path.join(CONF_DIR, "connect.json")
+UI_FILTER = "org.apache.spark.ui.JWSFilter"
 
 
 def write_conf(session_dir, master_url, app_ui_port, executor_memory):
@@ -51,6 +61,11 @@ def write_conf(session_dir, master_url, app_ui_port, executor_memory):
         "spark.network.crypto.saslFallback": "false",
         "spark.master.rest.enabled": "false",
         "spark.ui.killEnabled": "false",
+        # Every UI (master, workers, each application's) asks for a JWS signed with this key.
+        # The Environment tab shows it redacted ("secret" is in spark.redaction.regex).
+        "spark.ui.filters": UI_FILTER,
+        "spark.%s.param.secretKey" % UI_FILTER: webui.make_key(session_dir),
+        "spark.%s.param.requireExpiration" % UI_FILTER: "true",
         "spark.executor.memory": executor_memory,
         "spark.ui.port": str(app_ui_port),
         "spark.port.maxRetries": "32",
@@ -173,13 +188,17 @@ def write_connect_conf(session_dir, port, driver_address):
     props = {
         "spark.connect.authenticate.token": token,
         "spark.connect.grpc.binding.port": str(port),
+        "spark.connect.grpc.binding.address": driver_address,
         "spark.driver.host": driver_address,
         "spark.driver.bindAddress": driver_address,
     }
     text = base + "".join("%s %s\n" % item for item in props.items())
     write_private(os.path.join(session_dir, CONNECT_CONF_FILE), text)
     write_private(os.path.join(session_dir, CONNECT_TOKEN_FILE), token + "\n")
-    write_private(os.path.join(session_dir, CONNECT_INFO_FILE), json.dumps({"port": port}))
+    write_private(
+        os.path.join(session_dir, CONNECT_INFO_FILE),
+        json.dumps({"port": port, "host": driver_address}),
+    )
 
 
 def connect_url(port, token):
@@ -187,16 +206,77 @@ def connect_url(port, token):
     return "sc://localhost:%d/;token=%s" % (port, token)
 
 
+def _connect_info(directory):
+    with open(os.path.join(directory, CONNECT_INFO_FILE)) as f:
+        info = json.load(f)
+    # A server started before the bind address was recorded listens everywhere, loopback too.
+    return info.get("host") or "localhost", int(info["port"])
+
+
+def _token_channel_builder(host, port, token):
+    """A Connect channel to ``host:port`` (the server's node, from that node) that sends the
+    token in every call's metadata over a plain channel (see the module's note)."""
+    import collections
+
+    import grpc
+    from pyspark.sql.connect.client import DefaultChannelBuilder
+
+    class _Details(
+        collections.namedtuple(
+            "_Details",
+            ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression"),
+        ),
+        grpc.ClientCallDetails,
+    ):
+        pass
+
+    class _Bearer(
+        grpc.UnaryUnaryClientInterceptor,
+        grpc.UnaryStreamClientInterceptor,
+        grpc.StreamUnaryClientInterceptor,
+        grpc.StreamStreamClientInterceptor,
+    ):
+        def _with_token(self, d):
+            metadata = list(d.metadata or []) + [("authorization", "Bearer " + token)]
+            return _Details(
+                d.method,
+                d.timeout,
+                metadata,
+                d.credentials,
+                getattr(d, "wait_for_ready", None),
+                getattr(d, "compression", None),
+            )
+
+        def intercept_unary_unary(self, continuation, details, request):
+            return continuation(self._with_token(details), request)
+
+        def intercept_unary_stream(self, continuation, details, request):
+            return continuation(self._with_token(details), request)
+
+        def intercept_stream_unary(self, continuation, details, requests):
+            return continuation(self._with_token(details), requests)
+
+        def intercept_stream_stream(self, continuation, details, requests):
+            return continuation(self._with_token(details), requests)
+
+    target = "[%s]" % host if ":" in host else host
+    builder = DefaultChannelBuilder("sc://%s:%d" % (target, port))
+    builder.add_interceptor(_Bearer())
+    return builder
+
+
 def connect_remote(session_dir=None):
     """A Spark Connect session on the job's Connect server (a kernel on the server's node)."""
     directory = _session_dir(session_dir)
-    with open(os.path.join(directory, CONNECT_INFO_FILE)) as f:
-        port = int(json.load(f)["port"])
+    host, port = _connect_info(directory)
     with open(os.path.join(directory, CONNECT_TOKEN_FILE)) as f:
         token = f.read().strip()
     from pyspark.sql import SparkSession
 
-    return SparkSession.builder.remote(connect_url(port, token)).getOrCreate()
+    if host == "localhost":
+        return SparkSession.builder.remote(connect_url(port, token)).getOrCreate()
+    builder = _token_channel_builder(host, port, token)
+    return SparkSession.builder.channelBuilder(builder).getOrCreate()
 
 
 def has_connect_server(session_dir=None):
@@ -209,12 +289,11 @@ def wait_for_connect(session_dir, timeout, server_pid, slots):
     kernel's driver). Gives up after ``timeout`` s or when the server process is gone."""
     deadline = time.monotonic() + timeout
     last_error = None
-    with open(os.path.join(session_dir, CONNECT_INFO_FILE)) as f:
-        port = int(json.load(f)["port"])
+    host, port = _connect_info(session_dir)
     while time.monotonic() < deadline and _alive(server_pid):
         # The Connect client retries an absent server for minutes: knock first.
         try:
-            socket.create_connection(("localhost", port), timeout=2).close()
+            socket.create_connection((host, port), timeout=2).close()
         except OSError as e:
             last_error = e
             time.sleep(0.5)
@@ -252,8 +331,12 @@ def _alive(pid):
         return True
 
 
-def alive_workers(master_ui):
-    with urllib.request.urlopen(master_ui.rstrip("/") + "/json/", timeout=10) as r:
+def alive_workers(master_ui, session_dir):
+    request = urllib.request.Request(
+        master_ui.rstrip("/") + "/json/",
+        headers={"Authorization": webui.authorization(session_dir)},
+    )
+    with urllib.request.urlopen(request, timeout=10) as r:
         state = json.load(r)
     return [w for w in state.get("workers", []) if w.get("state") == "ALIVE"]
 
@@ -272,7 +355,7 @@ def wait_for_workers(session_dir, expected, timeout, master_ui, nodes):
     last, workers = -1, []
     while True:
         try:
-            workers = alive_workers(master_ui)
+            workers = alive_workers(master_ui, session_dir)
         except (OSError, ValueError):
             # Not listening yet, or answering before its JSON view is up (an empty body).
             workers = []

@@ -7,7 +7,10 @@
  * X-Forwarded-Context, after any context the proxy in front of the agent gave, so that UIs that
  * honour it, like Spark's, write links that come back here). The target comes only from the
  * session record: no request can name a host or port, so the proxy cannot be turned into a way
- * into anything else. Owns its upstream connections and closes them on `close()`.
+ * into anything else. A UI that asks for the session's web UI token (connection.json's
+ * `ui_auth`: the Dask dashboard, the Spark UIs, which refuse everyone else) gets it here, as the
+ * Authorization header the session service signs, in place of any the client sent: the browser
+ * never holds it. Owns its upstream connections and closes them on `close()`.
  */
 import http, {
   type IncomingHttpHeaders,
@@ -122,8 +125,8 @@ export class SessionProxy {
       aborted.abort();
     });
     this.target(req.url, aborted.signal).then(
-      ({ access, target }) => {
-        this.forward(req, res, access, target);
+      ({ access, target, authorization }) => {
+        this.forward(req, res, access, target, authorization);
       },
       (err: unknown) => {
         if (statusFor(err) === 503) res.setHeader('retry-after', '5');
@@ -137,8 +140,8 @@ export class SessionProxy {
     socket.pause();
     socket.on('error', () => socket.destroy());
     this.target(req.url).then(
-      ({ access, target }) => {
-        this.pipeUpgrade(req, socket, head, access, target.path);
+      ({ access, target, authorization }) => {
+        this.pipeUpgrade(req, socket, head, access, target, authorization);
       },
       (err: unknown) => {
         writeSocketError(socket, err);
@@ -156,7 +159,7 @@ export class SessionProxy {
   private async target(
     url: string | undefined,
     signal?: AbortSignal,
-  ): Promise<{ access: SessionAccess; target: ProxiedTarget }> {
+  ): Promise<{ access: SessionAccess; target: ProxiedTarget; authorization?: string }> {
     const target = proxiedTarget(url);
     const id = target?.id;
     const session = id === undefined ? undefined : this.sessions.get(id);
@@ -182,8 +185,14 @@ export class SessionProxy {
         hint: `Its endpoints: ${(session.connection?.endpoints ?? []).map((e) => e.name).join(', ')}.`,
       });
     }
-    const access = await this.sessions.access(id, endpoint, signal === undefined ? {} : { signal });
-    return { access, target };
+    const options = signal === undefined ? {} : { signal };
+    const access = await this.sessions.access(id, endpoint, options);
+    // Only endpoint targets: the Jupyter server has its own token, which the client sends.
+    const authorization =
+      target.endpoint === undefined
+        ? undefined
+        : await this.sessions.webUiAuthorization?.(id, endpoint, options);
+    return authorization === undefined ? { access, target } : { access, target, authorization };
   }
 
   private forward(
@@ -191,8 +200,9 @@ export class SessionProxy {
     res: ServerResponse,
     access: SessionAccess,
     target: ProxiedTarget,
+    authorization: string | undefined,
   ): void {
-    const headers = endToEndHeaders(req.headers);
+    const headers = upstreamHeaders(endToEndHeaders(req.headers), target, authorization);
     const context = forwardedContext(headers, target);
     if (context !== undefined) {
       for (const name of CONTEXT_HEADERS) headers[name] = context;
@@ -207,6 +217,8 @@ export class SessionProxy {
     });
     upstream.on('response', (answer) => {
       const answerHeaders = endToEndHeaders(answer.headers);
+      // A UI sets no cookie on JupyterLab's origin (nor overwrites Jupyter's own).
+      if (target.endpoint !== undefined) delete answerHeaders['set-cookie'];
       const location = answerHeaders.location;
       // A redirect to the UI's own root-relative path ("/status") stays below the prefix.
       if (context !== undefined && typeof location === 'string' && /^\/(?!\/)/.test(location)) {
@@ -234,7 +246,8 @@ export class SessionProxy {
     socket: Socket,
     head: Buffer,
     access: SessionAccess,
-    path: string,
+    target: ProxiedTarget,
+    authorization: string | undefined,
   ): void {
     if (socket.destroyed) return;
     const upstream = net.connect({ host: access.localHost, port: access.localPort });
@@ -247,7 +260,7 @@ export class SessionProxy {
     };
     upstream.once('connect', () => {
       piped = true;
-      upstream.write(upgradeRequestHead(req, path));
+      upstream.write(upgradeRequestHead(req, target, authorization));
       if (head.length > 0) upstream.write(head);
       // The upstream's answer (101 Switching Protocols, or a refusal) goes back unchanged.
       upstream.pipe(socket);
@@ -296,14 +309,42 @@ export function forwardedContext(
   return `${outer.replace(/\/+$/, '')}${target.context}`;
 }
 
-/** The request line and headers of an upgrade, re-serialized for the upstream connection. */
-function upgradeRequestHead(req: IncomingMessage, path: string): string {
+/**
+ * What a request's headers become upstream. For a web UI (an endpoint target): no Cookie, as
+ * the browser's cookies are JupyterLab's (its login among them) and no UI of ours needs them, and
+ * the session's web UI token as Authorization in place of whatever the client sent (which is not
+ * for the UI, and must not pass for it). The Jupyter server's requests go unchanged. Pure.
+ */
+export function upstreamHeaders(
+  headers: IncomingHttpHeaders,
+  target: ProxiedTarget,
+  authorization: string | undefined,
+): IncomingHttpHeaders {
+  if (target.endpoint === undefined) return headers;
+  const out: IncomingHttpHeaders = { ...headers };
+  delete out.cookie;
+  if (authorization === undefined) return out;
+  return { ...out, authorization };
+}
+
+/**
+ * The request line and headers of an upgrade, re-serialized for the upstream connection, with
+ * its headers as upstreamHeaders would leave them.
+ */
+export function upgradeRequestHead(
+  req: Pick<IncomingMessage, 'method' | 'headers' | 'rawHeaders'>,
+  target: ProxiedTarget,
+  authorization?: string,
+): string {
   const named = connectionTokens(req.headers.connection);
-  const lines = [`${req.method ?? 'GET'} ${path} HTTP/1.1`];
+  const lines = [`${req.method ?? 'GET'} ${target.path} HTTP/1.1`];
   const raw = req.rawHeaders;
+  const ui = target.endpoint !== undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i] ?? '';
     const lower = name.toLowerCase();
+    if (ui && (lower === 'cookie' || (authorization !== undefined && lower === 'authorization')))
+      continue;
     // Connection and Upgrade stay: they are what asks the upstream to switch protocols.
     if (
       lower !== 'connection' &&
@@ -314,5 +355,7 @@ function upgradeRequestHead(req: IncomingMessage, path: string): string {
     // Node's parser has already rejected CR and LF in header values, so this cannot inject.
     lines.push(`${name}: ${raw[i + 1] ?? ''}`);
   }
+  // Made by the agent (base64url and dots), so it cannot inject either.
+  if (ui && authorization !== undefined) lines.push(`Authorization: ${authorization}`);
   return `${lines.join('\r\n')}\r\n\r\n`;
 }

@@ -34,6 +34,21 @@ export interface SessionEndpoint {
   readonly port: number;
   /** For HTTP endpoints: the path prefix the service serves under. */
   readonly basePath?: string;
+  /** Served behind the job's TLS relay: the agent's forward speaks mutual TLS to it. */
+  readonly tls?: EndpointTls;
+}
+
+/**
+ * What the agent needs to reach an endpoint behind a job's TLS relay: files of the session
+ * directory (never their content) and the name the relay's certificate carries.
+ */
+export interface EndpointTls {
+  /** Paths relative to the session directory: the job's CA, the certificate and its key. */
+  readonly caFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** The name the relay's certificate must carry (its node's name). */
+  readonly serverName: string;
 }
 
 /** What the job wrote into connection.json (never a secret), as the agent read it. */
@@ -216,6 +231,16 @@ export interface SessionService {
   attach(id: string, options?: { readonly signal?: AbortSignal }): Promise<EngineAttachment>;
   /** The session's secret for clients on this machine: the Jupyter token or the kernel key. */
   secret(id: string): Promise<string | undefined>;
+  /**
+   * The Authorization header value (`Bearer <JWS>`, short-lived) the agent's proxy adds to a
+   * request for one of the session's web UIs, or undefined when that endpoint needs none
+   * (see web-ui-auth.ts). Optional for services that never proxy web UIs.
+   */
+  webUiAuthorization?(
+    id: string,
+    endpoint: string,
+    options?: { readonly signal?: AbortSignal },
+  ): Promise<string | undefined>;
   onEvent(listener: (event: AgentEvent) => void): () => void;
   /** Stops polling and closes tunnels; never cancels jobs. */
   close(): Promise<void>;
