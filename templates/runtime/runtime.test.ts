@@ -341,6 +341,20 @@ describe('hpcj_node_address on a node with several addresses', () => {
     expect(withAddresses('9.9.9.9', { HPCJ_NODE_ADDRESS: '10.0.0.7' })).toBe('10.0.0.7');
   });
 
+  it("the job package's copy (hpc_jupyter.netaddr, for kernels) chooses the same", () => {
+    const cases = ['9.9.9.9 fe80::1 127.0.0.1 10.9.9.9 172.20.0.5', '2001:4860::8 fd12::5'];
+    const shell = cases.map((c) => withAddresses(c));
+    const code = `import json, sys
+from hpc_jupyter.netaddr import choose
+print(json.dumps([choose(c.split(), []) for c in json.loads(sys.argv[1])]))`;
+    const python = spawnSync(VENV_PYTHON, ['-c', code, JSON.stringify(cases)], {
+      encoding: 'utf8',
+    });
+    expect(python.stderr).toBe('');
+    expect(JSON.parse(python.stdout)).toEqual(shell);
+    expect(shell).toEqual(['10.9.9.9', 'fd12::5']);
+  });
+
   it('falls back to the host name when the node reports no usable address', () => {
     expect(withAddresses('')).toBe('fakenode');
     expect(withAddresses('127.0.0.1 fe80::1')).toBe('fakenode');

@@ -18,6 +18,7 @@ import tempfile
 import time
 
 from .files import make_private_dir, tail
+from .netaddr import node_address
 
 ENGINES = ("dask", "ipyparallel")
 
@@ -33,21 +34,6 @@ def allocation_nodes():
         if value.isdigit():
             return int(value)
     return 1
-
-
-def node_address():
-    """This node's address for peers: $HPCJ_NODE_ADDRESS, else the first of `hostname -I`."""
-    if os.environ.get("HPCJ_NODE_ADDRESS"):
-        return os.environ["HPCJ_NODE_ADDRESS"]
-    try:
-        out = subprocess.run(
-            ["hostname", "-I"], capture_output=True, text=True, timeout=10, check=True
-        ).stdout.split()
-        if out:
-            return out[0]
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return socket.gethostbyname(socket.gethostname())
 
 
 class AllocationCluster:
