@@ -3,7 +3,7 @@
 // what happens when the peer is the wrong kind, goes away or is not ZeroMQ at all.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import {
 import {
   checkGreeting,
   command,
+  encodeMessage,
   greeting,
   parseProperties,
   ready,
@@ -143,14 +144,16 @@ class RawPeer {
   readonly socket: net.Socket;
   readonly events: ZmtpEvent[] = [];
   readonly closed: Promise<void>;
+  greetingSeen = false;
+  bytesReceived = 0;
   private received = Buffer.alloc(0);
   private readonly decoder = new ZmtpDecoder();
-  private greetingSeen = false;
 
   constructor(port: number) {
     this.socket = net.connect(port, '127.0.0.1');
     closeLater({ close: () => this.socket.destroy() });
     this.socket.on('data', (chunk: Buffer) => {
+      this.bytesReceived += chunk.length;
       if (this.greetingSeen) {
         this.decoder.push(chunk, (e) => this.events.push(e));
         return;
@@ -241,31 +244,75 @@ describe('ZmtpServer ROUTER with zeromq.js Dealers', () => {
     expect(ids.size).toBe(3);
   });
 
-  it('hands the route over to a newcomer with the same routing id', async () => {
+  it('refuses a newcomer with the routing id of a connected peer, and lets it in once that one is gone', async () => {
     const received: Buffer[][] = [];
-    const { server, endpoint } = await bindServer('ROUTER', (frames) => received.push(frames));
+    const log: string[] = [];
+    const [port] = (await freePorts(1)) as [number];
+    const endpoint = `tcp://127.0.0.1:${port}`;
+    const server = closeLater(
+      await ZmtpServer.bind(endpoint, {
+        type: 'ROUTER',
+        onMessage: (frames) => received.push(frames),
+        log: (line) => log.push(line),
+      }),
+    );
+    const owner = dealer({ routingId: 'same' });
+    owner.connect(endpoint);
+    await owner.send('from-owner');
+    await until(() => received.length === 1, 'message from the first Dealer');
 
-    // The old Dealer would connect again 100 ms after it is dropped and take the route back;
-    // a long reconnect interval keeps it out of the way of this test.
-    const old = dealer({ routingId: 'same', reconnectInterval: 60_000, receiveTimeout: 200 });
-    let oldDisconnected = false;
-    old.events.on('disconnect', () => {
-      oldDisconnected = true;
+    // The newcomer's handshake is refused before our READY: libzmq sends it nothing, keeps its
+    // message queued and tries again every 100 ms.
+    const newcomer = dealer({ routingId: 'same', receiveTimeout: 300 });
+    let attempts = 0;
+    newcomer.events.on('connect', () => {
+      attempts++;
     });
-    old.connect(endpoint);
-    await old.send('from-old');
-    await until(() => received.length === 1, 'message from the old Dealer');
-
-    const newcomer = dealer({ routingId: 'same' });
     newcomer.connect(endpoint);
-    await newcomer.send('from-new');
-    await until(() => received.length === 2, 'message from the newcomer');
-    expect(strings(received[1] as Buffer[])).toEqual(['same', 'from-new']);
+    await newcomer.send('from-newcomer');
+    await until(() => attempts >= 2, 'the newcomer trying again');
+    expect(received).toHaveLength(1);
+    server.send(buffers('same', 'for the owner'));
+    expect(strings(await owner.receive())).toEqual(['for the owner']);
+    await expect(newcomer.receive()).rejects.toThrow();
+    expect(log.some((l) => l.includes('the routing id "same" belongs to a connected peer'))).toBe(
+      true,
+    );
 
-    server.send(buffers('same', 'reply'));
-    expect(strings(await newcomer.receive())).toEqual(['reply']);
-    await until(() => oldDisconnected, 'disconnect of the old Dealer');
-    await expect(old.receive()).rejects.toThrow();
+    // Once the first is gone (a client reconnecting after its connection died), the id is free.
+    owner.close();
+    const [late] = await until(() => received.length === 2 && received.slice(1), 'late message');
+    expect(strings(late as Buffer[])).toEqual(['same', 'from-newcomer']);
+    server.send(buffers('same', 'now yours'));
+    expect(strings(await newcomer.receive())).toEqual(['now yours']);
+  });
+
+  it('refuses, before a byte of ZMTP, a connection from a socket of another uid', async () => {
+    const received: Buffer[][] = [];
+    const log: string[] = [];
+    const [port] = (await freePorts(1)) as [number];
+    const ours = process.getuid?.() ?? 0;
+    const endpoint = `tcp://127.0.0.1:${port}`;
+    closeLater(
+      await ZmtpServer.bind(endpoint, {
+        type: 'ROUTER',
+        // As if this server belonged to someone else: our own sockets are the other user's.
+        peerUid: ours + 4242,
+        onMessage: (frames) => received.push(frames),
+        log: (line) => log.push(line),
+      }),
+    );
+    const raw = new RawPeer(port);
+    await raw.waitClosed();
+    expect(raw.bytesReceived).toBe(0);
+    const d = dealer({ routingId: 'stranger' });
+    d.connect(endpoint);
+    await d.send('let me in');
+    await sleep(300);
+    expect(received).toHaveLength(0);
+    expect(log[0]).toBe(
+      `${endpoint}: refused a connection from uid ${ours} (only uid ${ours + 4242} may connect)`,
+    );
   });
 
   it('passes a 10 MiB frame intact both ways', async () => {
@@ -328,8 +375,10 @@ describe('ZmtpServer ROUTER with zeromq.js Dealers', () => {
     const http = new RawPeer(port);
     http.socket.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n');
     await http.waitClosed();
-    // All it got was our greeting (RawPeer checks it) and READY.
-    expect(http.events.map((e) => (e.kind === 'command' ? e.name : e.kind))).toEqual(['READY']);
+    // All it got was our greeting (RawPeer checks it): a ROUTER sends its READY only after the
+    // peer's, once it knows the peer's routing id is free.
+    expect(http.greetingSeen).toBe(true);
+    expect(http.events).toEqual([]);
 
     const d = dealer({ routingId: 'after' });
     d.connect(endpoint);
@@ -628,6 +677,20 @@ describe('ipc:// endpoints (Unix sockets), as a connection file with transport "
     expect(await until(() => replies[0], 'reply over ipc')).toEqual(['pong']);
   });
 
+  it('makes the socket file 0600 from the start (no one else may connect), and removes it on close', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hpcj-zmtp-ipc-'));
+    cleanups.push(() => {
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const path = join(dir, 'kernel-shell');
+    const served = await ZmtpServer.bind(`ipc://${path}`, { type: 'ROUTER' });
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    // The private directory it was bound in is gone; only the socket is left.
+    expect(readdirSync(dir)).toEqual(['kernel-shell']);
+    served.close();
+    expect(existsSync(path)).toBe(false);
+  });
+
   it('takes over a socket file left by a process that died, but never one in use', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hpcj-zmtp-ipc-'));
     cleanups.push(() => {
@@ -651,3 +714,169 @@ describe('ipc:// endpoints (Unix sockets), as a connection file with transport "
     });
   });
 });
+
+describe('bounds on what a peer can make the server hold', () => {
+  /** A raw DEALER that has done its handshake with the ROUTER on `port`. */
+  async function handshaken(port: number): Promise<RawPeer> {
+    const peer = new RawPeer(port);
+    peer.hello({ 'Socket-Type': 'DEALER', Identity: `raw-${randomBytes(4).toString('hex')}` });
+    await until(() => peer.commands.some((c) => c.name === 'READY'), 'READY');
+    return peer;
+  }
+
+  async function routerWithLog(
+    extra: Partial<ZmtpServerOptions> = {},
+  ): Promise<{ port: number; endpoint: string; log: string[]; received: Buffer[][] }> {
+    const [port] = (await freePorts(1)) as [number];
+    const endpoint = `tcp://127.0.0.1:${port}`;
+    const log: string[] = [];
+    const received: Buffer[][] = [];
+    closeLater(
+      await ZmtpServer.bind(endpoint, {
+        type: 'ROUTER',
+        onMessage: (frames) => received.push(frames),
+        log: (line) => log.push(line),
+        ...extra,
+      }),
+    );
+    return { port, endpoint, log, received };
+  }
+
+  /** A Dealer still gets through: the server kept serving. */
+  async function stillServes(endpoint: string, received: Buffer[][]): Promise<void> {
+    const before = received.length;
+    const d = dealer({ routingId: `after-${randomBytes(4).toString('hex')}` });
+    d.connect(endpoint);
+    await d.send('still there?');
+    await until(() => received.length > before, 'a message after the attack');
+  }
+
+  it('closes a connection whose frame header announces 2^62 bytes, at the header', async () => {
+    const { port, endpoint, log, received } = await routerWithLog();
+    const peer = await handshaken(port);
+    const header = Buffer.alloc(9);
+    header[0] = 0x02;
+    header.writeBigUInt64BE(2n ** 62n, 1);
+    peer.socket.write(header);
+    await peer.waitClosed();
+    expect(log.at(-1)).toBe(
+      `${endpoint}: closed a connection: a ${2n ** 62n}-byte frame (a message may have at most 1073741824 bytes)`,
+    );
+    await stillServes(endpoint, received);
+  });
+
+  it('closes a connection sending endless MORE frames once it passes 10,000', async () => {
+    const { port, endpoint, log, received } = await routerWithLog();
+    const peer = await handshaken(port);
+    const more = Buffer.alloc(2 * 5000);
+    for (let i = 0; i < more.length; i += 2) more[i] = 0x01; // MORE, 0 bytes
+    // Writes until the server closes; nothing ever ends the message.
+    for (let i = 0; i < 100 && !peer.socket.destroyed; i++) {
+      peer.socket.write(more);
+      await sleep(1);
+    }
+    await peer.waitClosed();
+    expect(log.at(-1)).toBe(
+      `${endpoint}: closed a connection: a message of more than 10000 frames`,
+    );
+    expect(received).toHaveLength(0);
+    await stillServes(endpoint, received);
+  });
+
+  it('closes a message larger than the bound as soon as its frames add up past it', async () => {
+    const { port, endpoint, log, received } = await routerWithLog({ maxMessageBytes: 1000 });
+    const peer = await handshaken(port);
+    peer.socket.write(Buffer.concat(encodeMessage([Buffer.alloc(600), Buffer.alloc(401)])));
+    await peer.waitClosed();
+    expect(log.at(-1)).toMatch(/a 401-byte frame would make a message of more than 1000 bytes$/);
+    await stillServes(endpoint, received);
+  });
+
+  it('sends ERROR and closes when the handshake is not done in time', async () => {
+    const { port, endpoint, log, received } = await routerWithLog({ handshakeMs: 200 });
+    const peer = new RawPeer(port);
+    peer.socket.write(greeting()); // and then nothing
+    await peer.waitClosed();
+    const error = peer.commands.find((c) => c.name === 'ERROR');
+    expect(error?.data.subarray(1).toString('latin1')).toBe('no ZMTP handshake within 0.2 s');
+    expect(log.at(-1)).toBe(`${endpoint}: closed a connection: no ZMTP handshake within 0.2 s`);
+    await stillServes(endpoint, received);
+  });
+
+  it('sends ERROR and closes on a message frame before READY (nothing buffered for it)', async () => {
+    const { port, log } = await routerWithLog();
+    const peer = new RawPeer(port);
+    const header = Buffer.alloc(9);
+    header[0] = 0x02;
+    header.writeBigUInt64BE(512n * 1024n * 1024n, 1);
+    peer.socket.write(Buffer.concat([greeting(), header]));
+    await peer.waitClosed();
+    expect(peer.commands.map((c) => c.name)).toEqual(['ERROR']);
+    expect(log.at(-1)).toMatch(/a message frame before the handshake \(READY\) was done$/);
+  });
+
+  it('drops messages for a subscriber that never reads, and never holds back one that does', async () => {
+    const bound = 4 * 1024 * 1024;
+    const [port] = (await freePorts(1)) as [number];
+    const endpoint = `tcp://127.0.0.1:${port}`;
+    const log: string[] = [];
+    const pub = closeLater(
+      await ZmtpServer.bind(endpoint, {
+        type: 'PUB',
+        maxBacklogBytes: bound,
+        log: (line) => log.push(line),
+      }),
+    );
+    const stuck = new RawPeer(port);
+    stuck.hello({ 'Socket-Type': 'SUB' }, command('SUBSCRIBE'));
+    await until(() => stuck.commands.some((c) => c.name === 'READY'), 'READY');
+    stuck.socket.pause();
+    const reader = subscriber();
+    reader.subscribe('out');
+    reader.connect(endpoint);
+    let got = 0;
+    let probes = 0;
+    const reading = (async () => {
+      for await (const [topic] of reader) {
+        if (topic?.toString() === 'out') got++;
+        else probes++;
+      }
+    })().catch(() => undefined);
+    await until(() => {
+      pub.send(buffers('out-probe'));
+      return probes > 0;
+    }, 'the reader subscribed');
+    const start = got;
+    // 125 MiB in 2000 messages: more than the stuck peer's socket buffers and the bound, and
+    // more messages than the high-water mark (a backlog count that never went down would show).
+    const payload = randomBytes(64 * 1024);
+    const count = 2000;
+    for (let i = 0; i < count; i += 16) {
+      for (let j = 0; j < 16; j++) pub.send([Buffer.from('out'), payload]);
+      await until(() => got - start >= i + 16, `message ${i + 15} at the reader`);
+    }
+    expect(got - start).toBe(count);
+    expect(log.some((l) => l.includes('a peer is not reading'))).toBe(true);
+
+    // What the stuck peer can still read is its socket buffers and the bound, not 125 MiB.
+    const kernelBuffers = maxSysctl('net/ipv4/tcp_rmem') + maxSysctl('net/ipv4/tcp_wmem');
+    let stuckBytes = 0;
+    stuck.socket.on('data', (chunk: Buffer) => (stuckBytes += chunk.length));
+    stuck.socket.resume();
+    // Until nothing more comes for 300 ms: everything held for it has arrived.
+    for (let last = -1; last !== stuckBytes;) {
+      last = stuckBytes;
+      await sleep(300);
+    }
+    expect(stuckBytes).toBeGreaterThan(0);
+    expect(stuckBytes).toBeLessThan(Math.min(kernelBuffers + bound, count * payload.length));
+    reader.close();
+    await reading;
+  }, 60_000);
+});
+
+/** The largest value of a tcp_rmem/tcp_wmem-style sysctl (min default max). */
+function maxSysctl(name: string): number {
+  const text = readFileSync(`/proc/sys/${name}`, 'utf8').trim().split(/\s+/);
+  return Number(text.at(-1));
+}

@@ -1,5 +1,6 @@
 // The ZMTP 3.1 codec on its own: frames and commands through the encoder and the decoder however
-// the stream is cut, the greeting check, the limits the decoder enforces, which socket types may
+// the stream is cut, the greeting check, the limits the decoder enforces (command, frame and
+// message size, frames per message, nothing but commands in the handshake), which socket types may
 // talk to which, and the endpoint syntax of connection files. The same code against real libzmq
 // is in zmtp-sockets.test.ts.
 import { describe, expect, it } from 'vitest';
@@ -12,8 +13,11 @@ import {
   greeting,
   parseProperties,
   ready,
+  MAX_FRAMES,
+  MAX_MESSAGE_BYTES,
   ZmtpDecoder,
   type ZmtpEvent,
+  ZmtpLimitError,
   ZmtpProtocolError,
 } from './zmtp.js';
 
@@ -261,6 +265,72 @@ describe('the decoder refuses', () => {
   it('a command too short for its own name', () => {
     // Flags: command; length 2; the name length says 5.
     expect(() => decodeAll(Buffer.from([0x04, 2, 5, 0x41]))).toThrow(ZmtpProtocolError);
+  });
+});
+
+describe('the bounds on messages', () => {
+  /** A long frame header (flags, then 8 bytes of length). */
+  function longHeader(flags: number, length: bigint): Buffer {
+    const header = Buffer.alloc(9);
+    header[0] = flags | 0x02;
+    header.writeBigUInt64BE(length, 1);
+    return header;
+  }
+
+  it('refuse a frame header announcing 2^62 bytes from its nine bytes alone', () => {
+    const header = longHeader(0, 2n ** 62n);
+    expect(() => decodeAll(header)).toThrow(ZmtpLimitError);
+    expect(() => decodeAll(header)).toThrow(
+      `a ${2n ** 62n}-byte frame (a message may have at most ${MAX_MESSAGE_BYTES} bytes)`,
+    );
+    // Eight bytes are not a header yet: nothing to say.
+    expect(decodeAll(header.subarray(0, 8))).toEqual([]);
+  });
+
+  it('refuse a frame of 1 GiB + 1 at its header, and frames adding up past 1 GiB', () => {
+    expect(MAX_MESSAGE_BYTES).toBe(1024 ** 3);
+    expect(() => decodeAll(longHeader(0, BigInt(MAX_MESSAGE_BYTES) + 1n))).toThrow(ZmtpLimitError);
+    // A 1 GiB frame announced is taken as far as its header (the body would be waited for).
+    expect(decodeAll(longHeader(0, BigInt(MAX_MESSAGE_BYTES)))).toEqual([]);
+    const decoder = new ZmtpDecoder({ maxMessageBytes: 1000 });
+    const events: ZmtpEvent[] = [];
+    decoder.push(Buffer.concat(encodeMessage([Buffer.alloc(600), Buffer.alloc(400)])), (e) =>
+      events.push(e),
+    );
+    expect(events).toHaveLength(1); // exactly 1000 bytes pass
+    const [first] = encodeMessage([Buffer.alloc(600), Buffer.alloc(1)]);
+    decoder.push(Buffer.concat([first as Buffer, Buffer.alloc(600)]), (e) => events.push(e));
+    expect(() => {
+      decoder.push(longHeader(0, 401n), (e) => events.push(e));
+    }).toThrow('a 401-byte frame would make a message of more than 1000 bytes');
+    expect(events).toHaveLength(1);
+  });
+
+  it('refuse a message of more than 10,000 frames, and take one of exactly 10,000', () => {
+    expect(MAX_FRAMES).toBe(10_000);
+    const frames = Array.from({ length: MAX_FRAMES }, () => Buffer.alloc(0));
+    const [event] = decodeAll(Buffer.concat(encodeMessage(frames)));
+    expect(event?.kind === 'message' && event.frames.length).toBe(MAX_FRAMES);
+    const endless = Buffer.alloc(2 * (MAX_FRAMES + 1));
+    for (let i = 0; i < endless.length; i += 2) endless[i] = 0x01; // MORE, no bytes
+    expect(() => decodeAll(endless)).toThrow(`a message of more than ${MAX_FRAMES} frames`);
+    // The count is per message: a new message starts again from zero.
+    const two = Buffer.concat([...encodeMessage(frames), ...encodeMessage(frames)]);
+    expect(decodeAll(two)).toHaveLength(2);
+  });
+
+  it('refuse a message frame during the handshake, at its header; commands pass', () => {
+    const decoder = new ZmtpDecoder({ handshake: true });
+    const events: ZmtpEvent[] = [];
+    decoder.push(ready({ 'Socket-Type': 'DEALER' }), (e) => events.push(e));
+    expect(events.map((e) => e.kind)).toEqual(['command']);
+    expect(() => {
+      decoder.push(longHeader(0, 1024n * 1024n), (e) => events.push(e));
+    }).toThrow('a message frame before the handshake (READY) was done');
+    const after = new ZmtpDecoder({ handshake: true });
+    after.handshakeDone();
+    after.push(Buffer.concat(encodeMessage([Buffer.from('ok')])), (e) => events.push(e));
+    expect(events.map((e) => e.kind)).toEqual(['command', 'message']);
   });
 });
 

@@ -27,11 +27,32 @@ const FLAG_MORE = 0x01;
 const FLAG_LONG = 0x02;
 const FLAG_COMMAND = 0x04;
 
-/** A handshake command larger than this is refused: READY carries a few short properties. */
-const MAX_COMMAND_BYTES = 64 * 1024;
+/**
+ * A command larger than this is refused: READY carries a few short properties, SUBSCRIBE a topic
+ * prefix. It also bounds the whole handshake: the 64-byte greeting, then one READY.
+ */
+export const MAX_COMMAND_BYTES = 64 * 1024;
+/**
+ * The largest message (all its frames) taken from a peer. Jupyter messages of tens of MiB are
+ * normal (a plot, a widget's buffers, a dataframe's HTML); 1 GiB is far above any of those and
+ * well below what a Node Buffer can hold (4 GiB), so a frame header announcing more, such as
+ * 2^62 bytes, ends the connection as soon as the header is read, before a byte is buffered.
+ */
+export const MAX_MESSAGE_BYTES = 1024 * 1024 * 1024;
+/**
+ * The most frames in one message. A Jupyter message is its routing identities, the delimiter,
+ * five frames and its buffers (a widget or Arrow message carries a few dozen): 10,000 is far
+ * above that, and caps what endless MORE frames of zero bytes can make this process hold.
+ */
+export const MAX_FRAMES = 10_000;
 
 export class ZmtpProtocolError extends Error {
-  override readonly name = 'ZmtpProtocolError';
+  override readonly name: string = 'ZmtpProtocolError';
+}
+
+/** A peer went past one of the bounds above: the connection is closed, with this reason. */
+export class ZmtpLimitError extends ZmtpProtocolError {
+  override readonly name = 'ZmtpLimitError';
 }
 
 /** Our greeting: signature, version 3.1, the NULL mechanism, not as-server. */
@@ -135,9 +156,17 @@ export type ZmtpEvent =
   | { readonly kind: 'message'; readonly frames: Buffer[] }
   | { readonly kind: 'command'; readonly name: string; readonly data: Buffer };
 
+export interface ZmtpDecoderOptions {
+  /** Refuse message frames until `handshakeDone()`: before READY only commands may come. */
+  readonly handshake?: boolean;
+  readonly maxMessageBytes?: number;
+  readonly maxFrames?: number;
+}
+
 /**
  * Turns the bytes after the greeting into commands and whole messages, however the stream is cut
- * into chunks. A frame's body is copied at most once (when it spans chunks).
+ * into chunks. A frame's body is copied at most once (when it spans chunks). Every bound is
+ * checked on the frame's header, so nothing beyond a bound is ever buffered.
  */
 export class ZmtpDecoder {
   /** Received bytes not yet decoded: `chunks` from index `head` on (no shift() per chunk). */
@@ -145,6 +174,22 @@ export class ZmtpDecoder {
   private head = 0;
   private buffered = 0;
   private frames: Buffer[] = [];
+  /** The bytes of `frames` so far. */
+  private messageBytes = 0;
+  private handshaking: boolean;
+  private readonly maxMessageBytes: number;
+  private readonly maxFrames: number;
+
+  constructor(options: ZmtpDecoderOptions = {}) {
+    this.handshaking = options.handshake === true;
+    this.maxMessageBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
+    this.maxFrames = options.maxFrames ?? MAX_FRAMES;
+  }
+
+  /** The peer's READY came: message frames may follow. */
+  handshakeDone(): void {
+    this.handshaking = false;
+  }
 
   push(chunk: Buffer, emit: (event: ZmtpEvent) => void): void {
     if (chunk.length === 0) return;
@@ -157,9 +202,7 @@ export class ZmtpDecoder {
       const headerLength = long ? 9 : 2;
       if (this.buffered < headerLength) return;
       const length = long ? this.longLength() : this.byteAt(1);
-      if ((flags & FLAG_COMMAND) !== 0 && length > MAX_COMMAND_BYTES) {
-        throw new ZmtpProtocolError(`a ${length}-byte command (at most ${MAX_COMMAND_BYTES})`);
-      }
+      this.checkBounds(flags, length);
       if (this.buffered < headerLength + length) return;
       this.take(headerLength);
       const body = this.take(length);
@@ -175,11 +218,34 @@ export class ZmtpDecoder {
         continue;
       }
       this.frames.push(body);
+      this.messageBytes += body.length;
       if ((flags & FLAG_MORE) === 0) {
         const frames = this.frames;
         this.frames = [];
+        this.messageBytes = 0;
         emit({ kind: 'message', frames });
       }
+    }
+  }
+
+  /** Throws when the frame whose header was just read would pass a bound. */
+  private checkBounds(flags: number, length: number): void {
+    if ((flags & FLAG_COMMAND) !== 0) {
+      if (length > MAX_COMMAND_BYTES) {
+        throw new ZmtpLimitError(`a ${length}-byte command (at most ${MAX_COMMAND_BYTES})`);
+      }
+      return;
+    }
+    if (this.handshaking) {
+      throw new ZmtpProtocolError('a message frame before the handshake (READY) was done');
+    }
+    if (length > this.maxMessageBytes - this.messageBytes) {
+      throw new ZmtpLimitError(
+        `a ${length}-byte frame would make a message of more than ${this.maxMessageBytes} bytes`,
+      );
+    }
+    if (this.frames.length + 1 > this.maxFrames) {
+      throw new ZmtpLimitError(`a message of more than ${this.maxFrames} frames`);
     }
   }
 
@@ -196,8 +262,10 @@ export class ZmtpDecoder {
   private longLength(): number {
     let value = 0n;
     for (let i = 1; i < 9; i++) value = (value << 8n) | BigInt(this.byteAt(i));
-    if (value > BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw new ZmtpProtocolError('a frame longer than this process can hold');
+    if (value > BigInt(this.maxMessageBytes)) {
+      throw new ZmtpLimitError(
+        `a ${value}-byte frame (a message may have at most ${this.maxMessageBytes} bytes)`,
+      );
     }
     return Number(value);
   }
