@@ -41,6 +41,24 @@ describe('AgentApi', () => {
     expect(calls[1]?.init.method).toBe('DELETE');
   });
 
+  it('sends X-HPC-Jupyter: 1 on every call, and JSON with every body', async () => {
+    const calls: Call[] = [];
+    const api = new AgentApi('/', fakeFetch(200, {}, calls));
+    await api.clusters();
+    await api.startSession({ cluster: 'testlab', template: 'jupyter', params: {} });
+    await api.forgetSession('s1');
+    await api.stopSession('s1');
+    await api.answerPrompt('p1', { answer: 'x' });
+    expect(calls.map((c) => c.init.method)).toEqual(['GET', 'POST', 'POST', 'DELETE', 'POST']);
+    for (const call of calls) {
+      const headers = new Headers(call.init.headers);
+      expect(headers.get('x-hpc-jupyter'), call.url).toBe('1');
+      expect(headers.get('content-type'), call.url).toBe(
+        call.init.body === undefined ? null : 'application/json',
+      );
+    }
+  });
+
   it('turns the agent’s error body into per-field problems', async () => {
     const api = new AgentApi(
       '/',

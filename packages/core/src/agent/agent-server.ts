@@ -13,7 +13,7 @@ import { HpcError, InvalidInputError, NotFoundError } from '../errors.js';
 import { type AgentLog, silentLog } from './agent-log.js';
 import { EventStream } from './event-stream.js';
 import { sendError, writeSocketError } from './http-json.js';
-import { refusal } from './request-guard.js';
+import { refusal, RequestRefusedError, type RefusalStatus } from './request-guard.js';
 import { Router } from './router.js';
 import { apiRoutes, type RouteDeps } from './routes.js';
 import { SessionLeases } from './session-leases.js';
@@ -29,6 +29,12 @@ export const HEADERS_TIMEOUT_MS = 10_000;
 export const REQUEST_TIMEOUT_MS = 30_000;
 /** How often those timeouts are checked. */
 const TIMEOUT_CHECK_MS = 1000;
+
+const CLIENT_ERRORS: Readonly<Record<string, readonly [RefusalStatus, string]>> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'The request was not received in time.'],
+  HPE_HEADER_OVERFLOW: [431, 'The request headers are too large.'],
+};
+const CLIENT_ERROR_HINT = 'The agent takes small, complete HTTP/1.1 requests sent at once.';
 
 export interface AgentServerOptions extends Omit<RouteDeps, 'events' | 'startedAt' | 'leases'> {
   readonly socketPath: string;
@@ -109,8 +115,11 @@ export class AgentServer {
       }
       this.proxy.handleUpgrade(req, socket, head);
     });
-    this.server.on('clientError', (_err, socket: Socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    // Requests Node itself refuses: too slow (the timeouts above), headers too large, not HTTP.
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      if (!socket.writable) return;
+      const [status, message] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'Not an HTTP request.'];
+      writeSocketError(socket, new RequestRefusedError(status, message, CLIENT_ERROR_HINT), status);
     });
   }
 

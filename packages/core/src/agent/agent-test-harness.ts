@@ -62,6 +62,8 @@ export interface TestAgentOptions {
   readonly templates?: TemplateCatalog;
   readonly config?: LoadedConfig;
   readonly heartbeatMs?: number;
+  /** Header and request timeouts (see AgentServerOptions), for slow-client tests. */
+  readonly timeouts?: { readonly headersMs: number; readonly requestMs: number };
 }
 
 /** Only the built-in `local` cluster, as with no config files at all. */
@@ -88,6 +90,7 @@ export async function startTestAgent(options: TestAgentOptions = {}): Promise<Te
       state.shutdownRequests++;
     },
     ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
+    ...(options.timeouts === undefined ? {} : { timeouts: options.timeouts }),
   });
   return {
     dir,

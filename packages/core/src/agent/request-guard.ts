@@ -23,7 +23,7 @@ import { HpcError } from '../errors.js';
 export const CLIENT_HEADER = 'x-hpc-jupyter';
 export const CLIENT_HEADER_VALUE = '1';
 
-export type RefusalStatus = 403 | 408 | 413 | 415 | 503;
+export type RefusalStatus = 400 | 403 | 408 | 413 | 415 | 431 | 503;
 
 /**
  * A request the agent will not serve, with its HTTP status. `close` asks for the connection to
