@@ -1,8 +1,8 @@
 // Notices about the job land on the running cells, or on the next cell when none runs; the
-// walltime warning comes ahead of the end.
+// walltime warning comes ahead of the end; what is tracked is bounded.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fakeRecord } from '../agent/fake-session-service.js';
-import { CellNotices } from './cell-notices.js';
+import { CellNotices, MAX_RUNNING } from './cell-notices.js';
 import type { KernelVoice } from './kernel-voice.js';
 
 function notices(): { notices: CellNotices; said: [string | undefined, string][] } {
@@ -34,6 +34,15 @@ describe('CellNotices', () => {
     expect(said.at(-1)).toEqual([undefined, 'bye\n']);
     n.tellEveryone('bye\n', [Buffer.from('held')]);
     expect(said.at(-1)).toEqual(['held', 'bye\n']);
+  });
+
+  it('tracks at most MAX_RUNNING requests, forgetting the oldest first', () => {
+    const { notices: n, said } = notices();
+    for (let i = 0; i <= MAX_RUNNING; i++) n.executing(`m${i}`, Buffer.from(`h${i}`));
+    n.tellEveryone('all\n');
+    expect(said).toHaveLength(MAX_RUNNING);
+    expect(said[0]).toEqual(['h1', 'all\n']);
+    expect(said.at(-1)).toEqual([`h${MAX_RUNNING}`, 'all\n']);
   });
 
   it('warns ten minutes before the walltime of an hour-long job', () => {

@@ -1,11 +1,18 @@
 /**
  * Messages for the notebook that are about the job, not about a cell (the walltime is near, the
  * job ended, the kernel died): shown on the cells that run, or on the next one to run when none
- * does. Tracks which forwarded execute requests are still running, and owns the walltime timer.
+ * does. Tracks which forwarded execute requests are still running (only signed ones reach it:
+ * the launcher checks first), and owns the walltime timer.
  */
 import type { SessionRecord } from '../sessions/types.js';
 import { walltimeEnd, walltimeWarningText, warningLeadMs } from './kernel-messages.js';
 import type { KernelVoice } from './kernel-voice.js';
+
+/**
+ * Execute requests tracked at most: "Run all" on a long notebook queues hundreds; a reply lost
+ * (the kernel died mid-cell) must not keep its request forever. The oldest goes first.
+ */
+export const MAX_RUNNING = 10_000;
 
 export class CellNotices {
   /** Execute requests forwarded and not answered yet, by msg_id: their header frames. */
@@ -26,6 +33,10 @@ export class CellNotices {
 
   /** An execute request goes to the kernel: it may show what was waiting to be said. */
   executing(msgId: string, headerFrame: Buffer): void {
+    if (this.running.size >= MAX_RUNNING && !this.running.has(msgId)) {
+      const oldest = this.running.keys().next();
+      if (oldest.done !== true) this.running.delete(oldest.value);
+    }
     this.running.set(msgId, headerFrame);
     for (const text of this.pending.splice(0)) this.voice.stream(headerFrame, 'stderr', text);
   }

@@ -7,14 +7,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import * as zmq from 'zeromq';
 import { requireVenv, VENV_PYTHON } from '../../../../templates/runtime/job-harness.js';
 import { fakeRecord } from '../agent/fake-session-service.js';
 import type { SessionRecord } from '../sessions/types.js';
-import type { ConnectionInfo } from './connection-info.js';
+import { type ConnectionInfo, endpointOf } from './connection-info.js';
 import { TestKernelClient, writeConnectionFile } from './kernel-client.testutil.js';
 import { KernelLauncher } from './launcher.js';
 import type { RemoteEndpoints } from './remote-kernel.js';
 import type { LauncherBackend } from './session-link.js';
+import { MessageFactory, parseHeader, Signer, splitFrames } from './wire.js';
 
 class FakeBackend implements LauncherBackend {
   readonly clusterName = 'testlab';
@@ -106,13 +108,43 @@ async function setup(): Promise<{
   return { local, remote, remoteFile, localFile };
 }
 
-function startIpykernel(file: string): ChildProcess {
+function startIpykernel(file: string, stderr?: string[]): ChildProcess {
   const child = spawn(VENV_PYTHON, ['-m', 'ipykernel_launcher', '-f', file], {
-    stdio: 'ignore',
+    stdio: ['ignore', 'ignore', stderr === undefined ? 'ignore' : 'pipe'],
     cwd: dir,
   });
+  child.stderr?.on('data', (d: Buffer) => stderr?.push(d.toString()));
   cleanups.push(() => child.kill('SIGKILL'));
   return child;
+}
+
+/** A Dealer on `info`'s `channel` that is not a Jupyter client: it sends frames as told. */
+function intruder(info: ConnectionInfo, channel: 'shell' | 'control'): zmq.Dealer {
+  const d = new zmq.Dealer({
+    linger: 0,
+    routingId: `intruder-${randomUUID()}`,
+    receiveTimeout: 300,
+  });
+  d.connect(endpointOf(info, channel));
+  cleanups.push(() => {
+    d.close();
+  });
+  return d;
+}
+
+/** An execute request signed with `key` ('' for none), as frames a Dealer sends. */
+function executeSignedWith(key: string, code: string): { id: string; frames: Buffer[] } {
+  const frames = new MessageFactory(new Signer(key)).make({
+    msgType: 'execute_request',
+    content: {
+      code,
+      silent: false,
+      store_history: false,
+      user_expressions: {},
+      allow_stdin: false,
+    },
+  });
+  return { id: parseHeader(splitFrames(frames).header).msg_id, frames };
 }
 
 async function startLauncher(
@@ -297,5 +329,61 @@ describe('the kernel launcher', () => {
       /Slurm job 42 on local has ended \(timed-out: the job reached its time limit\)/,
     );
     expect(await running.exited).toBe(1);
+  }, 90_000);
+
+  it('drops unsigned and wrongly signed requests: nothing held, answered, forwarded or run', async () => {
+    const { local, remote, remoteFile, localFile } = await setup();
+    const backend = new FakeBackend(remote);
+    const running = await startLauncher(localFile, local, backend);
+    const c = client(local);
+    await c.waitReady(3000);
+    const shell = intruder(local, 'shell');
+    const control = intruder(local, 'control');
+    const unsigned = executeSignedWith('', 'hpcj_attack = 1');
+    const forged = executeSignedWith('not-the-key', 'hpcj_attack = 2');
+    await shell.send(unsigned.frames);
+    await shell.send(forged.frames);
+    // Not even the stand-in's answers, nor a shutdown, for a message without the key.
+    const info = new MessageFactory(new Signer('')).make({
+      msgType: 'kernel_info_request',
+      content: {},
+    });
+    await shell.send(info);
+    const bye = new MessageFactory(new Signer('not-the-key')).make({
+      msgType: 'shutdown_request',
+      content: { restart: false },
+    });
+    await control.send(bye);
+    await expect(shell.receive()).rejects.toThrow();
+    await expect(control.receive()).rejects.toThrow();
+    // Neither was held: no busy status, no waiting message on iopub.
+    expect(c.outputsOf(unsigned.id)).toEqual([]);
+    expect(c.outputsOf(forged.id)).toEqual([]);
+    expect(running.log).toContain(
+      "Invalid Message on shell: its signature is not the connection key's; dropped",
+    );
+    expect(running.log.some((l) => l.startsWith('Invalid Message on control:'))).toBe(true);
+
+    // Forwarding now: the kernel never sees them (ipykernel would log "Invalid Message" itself).
+    const kernelStderr: string[] = [];
+    startIpykernel(remoteFile, kernelStderr);
+    backend.set({
+      state: 'ready',
+      nodes: ['node1'],
+      connection: { kind: 'kernel', node: 'node1', endpoints: [] },
+    });
+    expect((await c.execute('print("hpcj_attack" in dir())', 60_000)).stdout).toBe('False\n');
+    const late = executeSignedWith('', 'hpcj_attack = 3');
+    await shell.send(late.frames);
+    await shell.send(executeSignedWith('not-the-key', 'hpcj_attack = 4').frames);
+    await control.send(bye);
+    await expect(shell.receive()).rejects.toThrow();
+    const check = await c.execute('print("hpcj_attack" in dir())', 60_000);
+    expect(check.stdout).toBe('False\n');
+    expect(c.outputsOf(late.id)).toEqual([]);
+    // The intruder's connection to the kernel is not the owner's: give it time to have arrived.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(kernelStderr.join('')).not.toMatch(/invalid message/i);
+    expect(backend.calls).not.toContain('stop s0123456789ab');
   }, 90_000);
 });

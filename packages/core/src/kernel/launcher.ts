@@ -6,8 +6,10 @@
  * tunnels, forwards every message unchanged both ways: the job's kernel uses this connection
  * file's key. Shutdown cancels the job; a restart keeps it (the job restarts its kernel and the
  * next launcher takes the session over); a job that ends or a kernel that dies ends this process
- * with a message, so Jupyter offers a restart. Owns the sockets, the remote connection and the
- * session's lease (through the backend).
+ * with a message, so Jupyter offers a restart. Every message, from a client or from the kernel,
+ * is acted on, held or forwarded only once its signature is the connection key's; others are
+ * dropped with a line in the log, as ipykernel does. Owns the sockets, the remote connection and
+ * the session's lease (through the backend).
  */
 import type { Environment } from '../config/paths.js';
 import { isFinal } from '../schedulers/types.js';
@@ -29,6 +31,7 @@ import { WaitingRoom } from './waiting-room.js';
 import { RemoteKernel } from './remote-kernel.js';
 import type { LauncherBackend } from './session-link.js';
 import { describe, retry, withTimeout } from './launcher-util.js';
+import { LogLimiter } from './log-limiter.js';
 import { standInAnswer } from './stand-in.js';
 import {
   type MessageHeader,
@@ -87,6 +90,10 @@ export class KernelLauncher {
   private connecting = false;
   private ending = false;
   private onShutdownReply: (() => void) | undefined;
+  /** Messages dropped for a bad signature or form, logged at most once a while per kind. */
+  private readonly invalid = new LogLimiter((line) => {
+    this.log(line);
+  });
 
   private constructor(private readonly options: LauncherOptions) {
     this.signer = new Signer(options.info.key, options.info.signatureScheme);
@@ -197,7 +204,7 @@ export class KernelLauncher {
           this.fromKernel(channel, identity, frames);
         },
         onIopub: (frames) => {
-          this.sockets.send('iopub', frames);
+          this.fromKernelIopub(frames);
         },
       });
       this.remote = remote;
@@ -247,14 +254,16 @@ export class KernelLauncher {
     const identity = frames[0];
     if (identity === undefined || frames.length < 2) return;
     const rest = frames.slice(1);
+    // Nothing is acted on, held or forwarded before its signature is checked: the ports answer
+    // only our own uid, and the key tells Jupyter's messages from anything else that uid runs.
+    const parsed = this.parse(rest, channel);
+    if (parsed === undefined) return;
+    const [m, header] = parsed;
     if (this.phase === 'forwarding' && this.remote !== undefined && !this.ending) {
-      this.forward(channel, identity, rest);
+      this.forward(channel, identity, rest, m, header);
       return;
     }
     if (channel === 'stdin') return; // nobody asked for input yet
-    const parsed = this.parse(rest);
-    if (parsed === undefined) return;
-    const [m, header] = parsed;
     const content = parseJson(m.content);
     if (channel === 'control' && header.msg_type === 'shutdown_request') {
       void this.shutdown(identity, rest, m, content['restart'] === true);
@@ -280,51 +289,67 @@ export class KernelLauncher {
     this.room.hold({ channel, identity, frames: rest, header, headerFrame: m.header }, content);
   }
 
-  private forward(channel: RouterChannel, identity: Buffer, rest: Buffer[]): void {
-    if (channel !== 'stdin') {
-      const parsed = this.parse(rest, false);
-      if (parsed !== undefined) {
-        const [m, header] = parsed;
-        if (channel === 'control' && header.msg_type === 'shutdown_request') {
-          if (!this.signer.verify(m)) return;
-          void this.shutdown(identity, rest, m, parseJson(m.content)['restart'] === true);
-          return;
-        }
-        if (header.msg_type === 'execute_request') this.beforeExecute(m.header, header);
-      }
+  /** A verified message from a client, to the kernel (a shutdown is ours to handle). */
+  private forward(
+    channel: RouterChannel,
+    identity: Buffer,
+    rest: Buffer[],
+    m: WireFrames,
+    header: MessageHeader,
+  ): void {
+    if (channel === 'control' && header.msg_type === 'shutdown_request') {
+      void this.shutdown(identity, rest, m, parseJson(m.content)['restart'] === true);
+      return;
+    }
+    if (channel !== 'stdin' && header.msg_type === 'execute_request') {
+      this.beforeExecute(m.header, header);
     }
     this.remote?.forward(channel, identity, rest);
   }
 
-  /** A message from the kernel for a client, passed on unchanged. */
+  /** A message from the kernel for a client, passed on unchanged once its signature checks. */
   private fromKernel(channel: RouterChannel, identity: Buffer, frames: Buffer[]): void {
-    if ((channel === 'shell' && this.notices.busy) || channel === 'control') {
-      try {
-        const m = splitFrames(frames);
-        const type = parseHeader(m.header).msg_type;
-        if (type === 'execute_reply') {
-          const parent = parseJson(m.parentHeader)['msg_id'];
-          if (typeof parent === 'string') this.notices.answered(parent);
-        } else if (type === 'shutdown_reply') {
-          this.onShutdownReply?.();
-        }
-      } catch {
-        // Not ours to judge: pass it on as it is.
-      }
+    const parsed = this.parse(frames, `${channel} from the kernel`);
+    if (parsed === undefined) return;
+    const [m, header] = parsed;
+    if (header.msg_type === 'execute_reply' && this.notices.busy) {
+      const parent = parseJson(m.parentHeader)['msg_id'];
+      if (typeof parent === 'string') this.notices.answered(parent);
+    } else if (header.msg_type === 'shutdown_reply' && channel === 'control') {
+      this.onShutdownReply?.();
     }
     this.sockets.send(channel, [identity, ...frames]);
   }
 
-  private parse(rest: Buffer[], verify = true): [WireFrames, MessageHeader] | undefined {
+  /** The kernel's output, passed on unchanged once its signature checks. */
+  private fromKernelIopub(frames: Buffer[]): void {
+    if (this.parse(frames, 'iopub from the kernel') === undefined) return;
+    this.sockets.send('iopub', frames);
+  }
+
+  /**
+   * The message split and its header parsed, when its signature is the key's; else undefined,
+   * with a line in the log (ipykernel's words for it: "Invalid Message"), at most one a while.
+   */
+  private parse(frames: Buffer[], where: string): [WireFrames, MessageHeader] | undefined {
+    let m: WireFrames;
     try {
-      const m = splitFrames(rest);
-      if (verify && !this.signer.verify(m)) {
-        this.log('dropped a message with an invalid signature');
-        return undefined;
-      }
+      m = splitFrames(frames);
+    } catch (error) {
+      this.invalid.line(`${where} malformed`, `Invalid Message on ${where}: ${describe(error)}`);
+      return undefined;
+    }
+    if (!this.signer.verify(m)) {
+      this.invalid.line(
+        `${where} signature`,
+        `Invalid Message on ${where}: its signature is not the connection key's; dropped`,
+      );
+      return undefined;
+    }
+    try {
       return [m, parseHeader(m.header)];
     } catch (error) {
-      this.log(`dropped a malformed message: ${String(error)}`);
+      this.invalid.line(`${where} header`, `Invalid Message on ${where}: ${describe(error)}`);
       return undefined;
     }
   }
