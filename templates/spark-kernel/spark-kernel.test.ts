@@ -22,18 +22,14 @@ import {
   type RunningJob,
   type Session,
 } from '../runtime/job-harness.js';
+import { RELAY_CLIENT_PY } from '../kernel/relay-client.testutil.js';
 
-// Connects with connection.json plus the key, as the agent's tunnels would, and runs code that
-// only works when the kernel's start-up code made `spark` and `sc`.
-const CLIENT_PY = `
-import json, sys
-from jupyter_client import BlockingKernelClient
-info = json.load(open(sys.argv[1]))
-info["key"] = open(sys.argv[2]).read().strip()
-keys = ("ip", "transport", "signature_scheme", "key") + tuple(k for k in info if k.endswith("_port"))
-client = BlockingKernelClient()
-client.load_connection_info({k: info[k] for k in keys})
-client.start_channels()
+// Connects with connection.json plus the key through the kernel's TLS relay, as the agent's
+// tunnels would, and runs code that only works when the kernel's start-up code made `spark` and
+// `sc`.
+const CLIENT_PY = `${RELAY_CLIENT_PY}
+import sys
+client = relay_client(sys.argv[1], sys.argv[2], sys.argv[3])
 try:
     client.wait_for_ready(timeout=120)
     code = ("print(sc.defaultParallelism, type(spark).__name__, "
@@ -84,7 +80,7 @@ describe('the spark-kernel template, run locally', () => {
       log.indexOf('2/2 Spark workers registered'),
     );
 
-    const out = execFileSync(VENV_PYTHON, ['-c', CLIENT_PY, file, keyFile], {
+    const out = execFileSync(VENV_PYTHON, ['-c', CLIENT_PY, file, keyFile, session.dir], {
       encoding: 'utf8',
       timeout: 200_000,
     });

@@ -8,6 +8,62 @@ function ok(text: string, kind = 'jupyter') {
 }
 
 describe('parseConnectionFile', () => {
+  it('marks every kernel endpoint as behind the TLS relay, with its files and name', () => {
+    const c = ok(
+      JSON.stringify({
+        kind: 'kernel',
+        ip: '10.77.0.12',
+        transport: 'tcp',
+        signature_scheme: 'hmac-sha256',
+        shell_port: 5001,
+        iopub_port: 5002,
+        stdin_port: 5003,
+        control_port: 5004,
+        hb_port: 5005,
+        node: 'node2',
+        tls: { ca: 'kernel-tls/ca.pem', cert: 'kernel-tls/cert.pem', key: 'kernel-tls/key.pem' },
+      }),
+      'kernel',
+    );
+    const tls = {
+      caFile: 'kernel-tls/ca.pem',
+      certFile: 'kernel-tls/cert.pem',
+      keyFile: 'kernel-tls/key.pem',
+      serverName: 'node2',
+    };
+    expect(c.endpoints.map((e) => e.tls)).toEqual([tls, tls, tls, tls, tls]);
+    // The file names are no secret, but the raw copy keeps nothing that looks like one.
+    expect(c.raw?.['tls']).toEqual({ ca: 'kernel-tls/ca.pem' });
+  });
+
+  it('puts TLS on the listed endpoints that ask for it, and checks the files stay inside', () => {
+    const text = (files: Record<string, unknown>, flag: unknown = true): string =>
+      JSON.stringify({
+        kind: 'dask',
+        host: '10.77.0.11',
+        node: 'node1',
+        tls: { server_name: 'node1.cluster', ...files },
+        endpoints: [
+          { name: 'scheduler', port: 8786, tls: flag },
+          { name: 'dashboard', port: 8787 },
+        ],
+      });
+    const files = { ca: 'relay/ca.pem', cert: 'relay/cert.pem', key: 'relay/key.pem' };
+    const c = ok(text(files), 'dask');
+    expect(c.endpoints[0]?.tls).toEqual({
+      caFile: 'relay/ca.pem',
+      certFile: 'relay/cert.pem',
+      keyFile: 'relay/key.pem',
+      serverName: 'node1.cluster',
+    });
+    expect(c.endpoints[1]?.tls).toBeUndefined();
+    for (const bad of ['../ca.pem', '/etc/ssl/ca.pem', 'a/../../ca.pem', './ca.pem', '']) {
+      const parsed = parseConnectionFile(text({ ...files, ca: bad }), 'dask');
+      expect(parsed.ok, bad).toBe(false);
+    }
+    expect(parseConnectionFile(text(files, 'yes'), 'dask').ok).toBe(false);
+  });
+
   it('reads what the jupyter template writes', () => {
     const c = ok(
       JSON.stringify({

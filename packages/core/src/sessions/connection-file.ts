@@ -9,9 +9,13 @@
  *   jupyter: { kind, node?, host | ip, port, base_url? }
  *   kernel:  { kind: "kernel", node?, ip | host, shell_port, iopub_port, stdin_port,
  *              control_port, hb_port }  (a Jupyter connection file less its key), or `ports: {...}`
- *   any:     { kind, node?, endpoints: [{ name, host, port, base_path? }] }
+ *   any:     { kind, node?, endpoints: [{ name, host, port, base_path?, tls? }] }
+ *
+ * A `tls: { ca, cert, key, server_name? }` object (files relative to the session directory, and
+ * the name the certificate carries, by default `node`) says the service sits behind the job's
+ * TLS relay: every kernel endpoint then, or each endpoint of the list that says `tls: true`.
  */
-import type { SessionConnection, SessionEndpoint } from './types.js';
+import type { EndpointTls, SessionConnection, SessionEndpoint } from './types.js';
 
 export const KERNEL_CHANNELS = ['shell', 'iopub', 'stdin', 'control', 'hb'] as const;
 
@@ -23,6 +27,8 @@ export type ParsedConnection =
 const HOST_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9._:%-]{0,253})$/;
 const NAME_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
 const SECRET_KEY = /key|token|secret|password|passwd|credential|cookie|cert/i;
+/** A relative path inside the session directory: plain names, no "." or ".." component. */
+const RELATIVE_FILE = /^(?!.*(?:^|\/)\.{1,2}(?:\/|$))[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/;
 
 /** Parses connection.json; `fallbackKind` (from the template) names what it is if it does not. */
 export function parseConnectionFile(text: string, fallbackKind: string): ParsedConnection {
@@ -48,10 +54,16 @@ function toConnection(raw: Record<string, unknown>, fallbackKind: string): Sessi
     ...(node === undefined ? {} : { node }),
     raw: withoutSecrets(raw),
   };
+  const tls = raw['tls'] === undefined ? undefined : relayTls(raw['tls'], node);
   if (Array.isArray(raw['endpoints'])) {
     const endpoints = raw['endpoints'].map((e, i) => {
       if (!isObject(e)) throw new Error(`endpoints[${i}] is not an object`);
-      return endpoint(e, `endpoints[${i}]`, undefined, defaultHost(raw));
+      const parsed = endpoint(e, `endpoints[${i}]`, undefined, defaultHost(raw));
+      if (e['tls'] === undefined || e['tls'] === false) return parsed;
+      if (e['tls'] !== true || tls === undefined) {
+        throw new Error(`endpoints[${i}].tls must be true, with a "tls" object beside "endpoints"`);
+      }
+      return { ...parsed, tls };
     });
     if (endpoints.length === 0) throw new Error('"endpoints" is empty');
     const names = new Set(endpoints.map((e) => e.name));
@@ -71,6 +83,7 @@ function toConnection(raw: Record<string, unknown>, fallbackKind: string): Sessi
       name: channel === 'shell' ? 'kernel' : `kernel-${channel}`,
       host,
       port: kernelPorts[channel] as number,
+      ...(tls === undefined ? {} : { tls }),
     }));
     return { ...base, endpoints, kernelPorts };
   }
@@ -100,6 +113,25 @@ function endpoint(
     host: requireHost(e['host'] ?? e['ip'] ?? host, `${where}.host`),
     port: requirePort(e['port'], `${where}.port`),
     ...(basePath === undefined ? {} : { basePath }),
+  };
+}
+
+/** The `tls` object: the relay's files in the session directory and its certificate's name. */
+function relayTls(value: unknown, node: string | undefined): EndpointTls {
+  if (!isObject(value)) throw new Error('"tls" must be an object naming ca, cert and key files');
+  const file = (field: string): string => {
+    const v = value[field];
+    if (typeof v !== 'string' || !RELATIVE_FILE.test(v)) {
+      throw new Error(`"tls.${field}" must be a file relative to the session directory`);
+    }
+    return v;
+  };
+  const serverName = optionalString(value, 'server_name') ?? optionalString(value, 'serverName');
+  return {
+    caFile: file('ca'),
+    certFile: file('cert'),
+    keyFile: file('key'),
+    serverName: requireHost(serverName ?? node, 'tls.server_name'),
   };
 }
 

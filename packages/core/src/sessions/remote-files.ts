@@ -1,11 +1,13 @@
 /**
  * The files of a session directory on the cluster, read through the transport: optional files
- * (a missing connection.json only means "not ready yet") and the tail of the job's log, read with
- * `tail` on the cluster so a large log never crosses the connection whole.
+ * (a missing connection.json only means "not ready yet"), the tail of the job's log, read with
+ * `tail` on the cluster so a large log never crosses the connection whole, and the TLS files a
+ * forward to the job's relay authenticates with.
  */
 import { posix } from 'node:path';
-import { throwIfAborted } from '../errors.js';
-import type { Transport } from '../transport/types.js';
+import { HpcError, throwIfAborted } from '../errors.js';
+import type { ForwardTls, Transport } from '../transport/types.js';
+import type { EndpointTls } from './types.js';
 
 /** Names of the files in a session directory. */
 export const SESSION_FILES = {
@@ -109,4 +111,36 @@ export async function recordLogTail(
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The session's CA, certificate and key for an endpoint behind the job's TLS relay, read from
+ * the session directory into memory (nothing is written on this machine), with the name the
+ * relay's certificate must carry. The file names come from connection.json, checked there to
+ * stay inside the session directory.
+ */
+export async function readRelayTls(
+  transport: Transport,
+  sessionDir: string,
+  tls: EndpointTls,
+  signal?: AbortSignal,
+): Promise<ForwardTls> {
+  const read = async (file: string): Promise<Buffer> => {
+    const at = posix.join(sessionDir, file);
+    try {
+      return await transport.readFile(at, signal ? { signal } : {});
+    } catch (error) {
+      throwIfAborted(signal);
+      throw new HpcError(`Cannot read the session's TLS file ${at}.`, {
+        cause: error,
+        hint: 'The job writes it before it is ready; check the session with `hpc-jupyter logs ID`.',
+      });
+    }
+  };
+  const [ca, cert, key] = await Promise.all([
+    read(tls.caFile),
+    read(tls.certFile),
+    read(tls.keyFile),
+  ]);
+  return { ca, cert, key, serverName: tls.serverName };
 }

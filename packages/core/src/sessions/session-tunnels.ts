@@ -3,9 +3,13 @@
  * use, shared by every later caller, and closed when the session ends, is removed, or the
  * manager closes. This class is the only owner of those forwards. It only ever forwards to an
  * endpoint the session's own connection file named: callers pass a name, never a host or port.
+ * An endpoint behind the job's TLS relay gets a forward that speaks mutual TLS to it, with the
+ * session's certificate read once from the session directory and held here, in memory only,
+ * until the session's tunnels close.
  */
 import { AbortedError, NotFoundError, NotReadyError, throwIfAborted } from '../errors.js';
-import type { PortForward, Transport } from '../transport/types.js';
+import type { ForwardTls, PortForward, Transport } from '../transport/types.js';
+import { readRelayTls } from './remote-files.js';
 import type { SessionAccess, SessionEndpoint, SessionRecord } from './types.js';
 
 interface Tunnel {
@@ -16,6 +20,8 @@ interface Tunnel {
 export class SessionTunnels {
   /** By session id, then endpoint name. */
   private readonly tunnels = new Map<string, Map<string, Tunnel>>();
+  /** By session id, then the relay's files and name: the TLS material, read once. */
+  private readonly tlsMaterial = new Map<string, Map<string, Promise<ForwardTls>>>();
   private closed = false;
 
   /** A loopback URL for one of the session's endpoints (default: its first). */
@@ -54,7 +60,12 @@ export class SessionTunnels {
       tunnel = undefined;
     }
     if (tunnel === undefined) {
-      const forward = transport.forward(endpoint.host, endpoint.port, signal ? { signal } : {});
+      const forward = this.tlsFor(record, transport, endpoint, signal).then((tls) =>
+        transport.forward(endpoint.host, endpoint.port, {
+          ...(signal ? { signal } : {}),
+          ...(tls === undefined ? {} : { tls }),
+        }),
+      );
       tunnel = { endpoint, forward };
       byName.set(endpoint.name, tunnel);
       const opened = tunnel;
@@ -71,6 +82,42 @@ export class SessionTunnels {
     };
   }
 
+  /** The endpoint's TLS material, read from the session directory on first use. */
+  private tlsFor(
+    record: SessionRecord,
+    transport: Transport,
+    endpoint: SessionEndpoint,
+    signal?: AbortSignal,
+  ): Promise<ForwardTls | undefined> {
+    const { tls } = endpoint;
+    if (tls === undefined) return Promise.resolve(undefined);
+    const dir = record.sessionDir;
+    if (dir === undefined) {
+      return Promise.reject(
+        new NotReadyError(
+          `Session ${record.id} has no session directory to read its TLS files from.`,
+        ),
+      );
+    }
+    let byFiles = this.tlsMaterial.get(record.id);
+    if (byFiles === undefined) {
+      byFiles = new Map();
+      this.tlsMaterial.set(record.id, byFiles);
+    }
+    const key = JSON.stringify([dir, tls.caFile, tls.certFile, tls.keyFile, tls.serverName]);
+    let material = byFiles.get(key);
+    if (material === undefined) {
+      material = readRelayTls(transport, dir, tls, signal);
+      byFiles.set(key, material);
+      const cache = byFiles;
+      // A failed read (cancelled, the file not there yet) is tried again next time.
+      material.catch(() => {
+        if (cache.get(key) === material) cache.delete(key);
+      });
+    }
+    return material;
+  }
+
   /** Open tunnels of a session, by endpoint name (for tests and status pages). */
   openFor(id: string): string[] {
     return [...(this.tunnels.get(id)?.keys() ?? [])];
@@ -78,6 +125,7 @@ export class SessionTunnels {
 
   /** Closes every tunnel of the session. */
   async closeSession(id: string): Promise<void> {
+    this.tlsMaterial.delete(id);
     const byName = this.tunnels.get(id);
     if (byName === undefined) return;
     this.tunnels.delete(id);
@@ -91,7 +139,7 @@ export class SessionTunnels {
 }
 
 function sameTarget(a: SessionEndpoint, b: SessionEndpoint): boolean {
-  return a.host === b.host && a.port === b.port;
+  return a.host === b.host && a.port === b.port && JSON.stringify(a.tls) === JSON.stringify(b.tls);
 }
 
 /** HTTP endpoints (those with a base path, and Jupyter's) get an http URL; others tcp. */

@@ -1,7 +1,8 @@
 /**
  * The transport for clusters reached without SSH: commands are child processes of this machine,
- * files are local files, and a "tunnel" is a loopback relay to a local port. It owns the child
- * processes it starts and the listeners it opens, and ends them on `close()`.
+ * files are local files, and a "tunnel" is a loopback relay to a local port (refusing other users'
+ * connections, and in mutual TLS to a job's relay when asked). It owns the child processes it
+ * starts and the listeners it opens, and ends them on `close()`.
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -9,6 +10,8 @@ import { chmod, mkdir, readFile, stat, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { AbortedError, CommandError, throwIfAborted, TimeoutError } from '../errors.js';
+import { refuseOtherUsers } from './peer-guard.js';
+import { tlsUpstream } from './tls-upstream.js';
 import type {
   FileOptions,
   ForwardOptions,
@@ -25,17 +28,21 @@ const KILL_GRACE_MS = 2_000;
 export interface LocalTransportOptions {
   /** Milliseconds between SIGTERM and SIGKILL for commands that time out or are cancelled. */
   readonly killGraceMs?: number;
+  /** Debug messages (a forward's refused connections), like the SSH transport's. */
+  readonly debug?: (message: string) => void;
 }
 
 export class LocalTransport implements Transport {
   readonly kind = 'local' as const;
   readonly label = 'local';
   private readonly killGraceMs: number;
+  private readonly debug: ((message: string) => void) | undefined;
   private readonly running = new Set<AbortController>();
   private readonly forwards = new Set<PortForward>();
 
   constructor(options: LocalTransportOptions = {}) {
     this.killGraceMs = options.killGraceMs ?? KILL_GRACE_MS;
+    this.debug = options.debug;
   }
 
   /**
@@ -169,20 +176,34 @@ export class LocalTransport implements Transport {
   ): Promise<PortForward> {
     throwIfAborted(options.signal);
     const sockets = new Set<net.Socket>();
-    // noDelay both ways: small writes (kernel messages) go out at once, not after an ACK.
-    const server = net.createServer({ noDelay: true }, (client) => {
-      const upstream = net.connect({ host: remoteHost, port: remotePort, noDelay: true });
-      sockets.add(client).add(upstream);
+    const { tls } = options;
+    // 127.0.0.1 is every local user's: only a peer of our own uid gets an upstream connection,
+    // checked before a byte is read (pauseOnConnect).
+    const relay = (client: net.Socket): void => {
+      const plain = net.connect({ host: remoteHost, port: remotePort, noDelay: true });
+      const upstream = tls === undefined ? plain : tlsUpstream(plain, tls);
+      sockets.add(client).add(plain).add(upstream);
       const drop = (): void => {
         client.destroy();
         upstream.destroy();
+        plain.destroy();
         sockets.delete(client);
         sockets.delete(upstream);
+        sockets.delete(plain);
       };
       client.on('error', drop).on('close', drop);
       upstream.on('error', drop).on('close', drop);
+      plain.on('error', drop);
       client.pipe(upstream);
       upstream.pipe(client);
+      client.resume();
+    };
+    // noDelay both ways: small writes (kernel messages) go out at once, not after an ACK.
+    const server = net.createServer({ noDelay: true, pauseOnConnect: true }, (client) => {
+      client.on('error', () => client.destroy());
+      void refuseOtherUsers(client, this.debug).then((own) => {
+        if (own) relay(client);
+      });
     });
     await new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {

@@ -3,13 +3,20 @@
  * `direct-tcpip` channel to host:port as seen from the cluster. The listener asks for the current
  * SSH connection per accepted socket, so after a reconnect new sockets use the new connection.
  * A failing socket is closed alone; the listener stays up until `close()`.
+ *
+ * 127.0.0.1 is open to every user of this machine: a connection whose peer socket is not owned
+ * by our own uid is closed before a byte is read or a channel opened. With `tls`, each channel
+ * is wrapped in mutual TLS to the job's relay (see tls-upstream.ts).
  */
 
 import { createServer, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 import { SshError, throwIfAborted } from '../errors.js';
+import { refuseOtherUsers } from './peer-guard.js';
 import type { SshConnection } from './ssh-connect.js';
-import type { PortForward } from './types.js';
+import { tlsUpstream } from './tls-upstream.js';
+import type { ForwardTls, PortForward } from './types.js';
 
 export interface ForwardSpec {
   readonly remoteHost: string;
@@ -22,6 +29,10 @@ export interface ForwardSpec {
   readonly debug?: (message: string) => void;
   /** Called once after close(), so the transport can forget this forward. */
   readonly onClose?: () => void;
+  /** Mutual TLS to the far end (a job's relay), inside the SSH channel. */
+  readonly tls?: ForwardTls;
+  /** The only uid whose connections are served (default: this process's). */
+  readonly ownerUid?: number;
 }
 
 const LOOPBACK = '127.0.0.1';
@@ -83,7 +94,9 @@ export class LocalForward implements PortForward {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', (err) => this.spec.debug?.(`forward socket: ${err.message}`));
-    this.connect(socket, true);
+    void refuseOtherUsers(socket, this.spec.debug, this.spec.ownerUid).then((own) => {
+      if (own) this.connect(socket, true);
+    });
   }
 
   /**
@@ -119,7 +132,18 @@ export class LocalForward implements PortForward {
             socket.on('close', () => {
               stream.close();
             });
-            socket.pipe(stream).pipe(socket);
+            let upstream: Duplex = stream;
+            if (this.spec.tls !== undefined) {
+              const secure = tlsUpstream(stream, this.spec.tls);
+              secure.on('error', (e: Error) => {
+                this.spec.debug?.(`forward to ${remoteHost}:${remotePort}: TLS: ${e.message}`);
+                socket.destroy();
+                stream.close();
+              });
+              secure.on('close', () => socket.destroy());
+              upstream = secure;
+            }
+            socket.pipe(upstream).pipe(socket);
             socket.resume();
           },
         );

@@ -155,6 +155,7 @@ export class SshTransport implements Transport {
       host: this.hostName(),
       signal,
       ...(this.options.debug === undefined ? {} : { debug: this.options.debug }),
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
       onClose: () => this.forwards.delete(forward),
     });
     if (this.closed) {

@@ -51,6 +51,23 @@ export interface ForwardOptions {
   /** Local port to listen on; 0 or absent picks a free one. */
   readonly localPort?: number;
   readonly signal?: AbortSignal;
+  /**
+   * The far end speaks TLS and wants our client certificate (a job's relay): each forwarded
+   * connection is wrapped in mutual TLS there, and stays plain on the local side.
+   */
+  readonly tls?: ForwardTls;
+}
+
+/**
+ * Mutual TLS to a service in a job: the session's CA, certificate and key (PEM), which the agent
+ * read from the session directory and holds in memory only, and the name the service's
+ * certificate must carry (its node's name; the connection itself goes to an address).
+ */
+export interface ForwardTls {
+  readonly ca: Buffer;
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly serverName: string;
 }
 
 /** Files on the cluster side of a transport. Paths are absolute on that side. */
