@@ -13,11 +13,33 @@ fi
 # JUPYTER_TOKEN is checked before the file: one inherited from the submitting shell must not win.
 unset JUPYTER_TOKEN
 export JUPYTER_TOKEN_FILE=$token_file
-# Server info (with the token) and kernel connection files (with their keys) stay in the private
-# session directory instead of the shared runtime directory in $HOME.
-export JUPYTER_RUNTIME_DIR=$PWD/runtime
-[ -d "$JUPYTER_RUNTIME_DIR" ] || mkdir -m 700 "$JUPYTER_RUNTIME_DIR" ||
-  hpcj_die "cannot create $JUPYTER_RUNTIME_DIR"
+# The server's kernels listen on no TCP port: a kernel on 127.0.0.1 of the node would answer any
+# user of that node, and its iopub channel hands every output to whoever subscribes. They use
+# unix sockets (transport ipc), which jupyter_client puts beside their connection files in the
+# runtime directory, so that directory is private (0700) and short (a socket's path must fit in
+# 107 bytes: $TMPDIR on the node's own disk if its path is short, else /tmp), and removed when
+# the job ends. Server info (with the token) and connection files (with keys) are kept there too.
+runtime_base=${TMPDIR:-/tmp}
+if [ "${#runtime_base}" -gt 64 ] || [ ! -d "$runtime_base" ] || [ ! -w "$runtime_base" ]; then
+  runtime_base=/tmp
+fi
+JUPYTER_RUNTIME_DIR=$(mktemp -d "$runtime_base/hpcj-XXXXXX") ||
+  hpcj_die "cannot create a private runtime directory in $runtime_base"
+export JUPYTER_RUNTIME_DIR
+hpcj_on_exit rm -rf -- "$JUPYTER_RUNTIME_DIR"
+# The "python3" kernel is hpc_jupyter.ipc_kernel: ipykernel without the two TCP ports it would
+# still open (the IOPub pipe for forked subprocesses, on ipc instead; no debugpy listener).
+kernels_path=$PWD/jupyter-path
+mkdir -p -m 700 "$kernels_path/kernels/python3" || hpcj_die "cannot create $kernels_path"
+hpcj_python -c 'import json, sys
+python, out = sys.argv[1:3]
+spec = {"argv": [python, "-m", "hpc_jupyter.ipc_kernel", "-f", "{connection_file}"],
+        "display_name": "Python 3 (ipykernel)", "language": "python",
+        "metadata": {"debugger": False}}
+with open(out, "w") as f:
+    json.dump(spec, f, indent=1)' "$HPCJ_PYTHON" "$kernels_path/kernels/python3/kernel.json" ||
+  hpcj_die "cannot write the python3 kernelspec"
+export JUPYTER_PATH=$kernels_path${JUPYTER_PATH:+:$JUPYTER_PATH}
 
 root_dir=$(hpcj_resolve_dir "${HPCJ_PARAM_WORKING_DIRECTORY:-}") || exit 1
 address=$(hpcj_node_address)
@@ -41,6 +63,7 @@ while :; do
     --ServerApp.base_url="$base_url" \
     --ServerApp.root_dir="$root_dir" \
     --ServerApp.allow_remote_access=True \
+    --KernelManager.transport=ipc \
     "${extra_args[@]}" &
   server_pid=$!
   # Made while the server starts, so that publishing it once the port answers is one write.
