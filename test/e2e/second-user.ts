@@ -93,7 +93,7 @@ function v4Address(hex: string): string {
 }
 
 function v6Address(hex: string): string {
-  if (/^0{20}FFFF0{4}/i.test(hex)) return v4Address(hex.slice(24));
+  if (/^0{16}FFFF0000/i.test(hex)) return v4Address(hex.slice(24));
   if (/^0{24}01000000$/i.test(hex)) return '::1';
   if (/^0{32}$/.test(hex)) return '::';
   return hex;
@@ -147,12 +147,40 @@ export function socketInodesOfTree(rootPids: readonly number[]): Set<number> {
   return inodes;
 }
 
+/** Which process holds each socket inode, as "comm(pid)" (all processes: /proc is shared). */
+export function processesOfInodes(inodes: ReadonlySet<number>): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${entry}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${entry}/fd/${fd}`));
+        const inode = Number(m?.[1]);
+        if (m !== null && inodes.has(inode) && !out.has(inode)) {
+          const comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
+          out.set(inode, `${comm}(${entry})`);
+        }
+      } catch {
+        // Closed while we looked.
+      }
+    }
+  }
+  return out;
+}
+
 export type ProbeVerdict =
   | 'no-listener'
   | 'closed'
   | 'tls'
   | 'http-refused'
   | 'zmtp-curve'
+  | 'grpc-unauthenticated'
   | 'http-open'
   | 'zmtp-open'
   | 'silent'
@@ -167,7 +195,14 @@ export interface Probe {
 
 /** True for a verdict that means the second user got nothing from the port. */
 export function refused(verdict: ProbeVerdict): boolean {
-  return ['no-listener', 'closed', 'tls', 'http-refused', 'zmtp-curve'].includes(verdict);
+  return [
+    'no-listener',
+    'closed',
+    'tls',
+    'http-refused',
+    'zmtp-curve',
+    'grpc-unauthenticated',
+  ].includes(verdict);
 }
 
 // Connects to each host:port, waits briefly for a server-first greeting (ZeroMQ sends its
@@ -192,21 +227,26 @@ def classify(host, port):
     except OSError as e:
         return "closed", str(e)
     if first[:1] == b"\xff" and len(first) >= 10 and first[9:10] == b"\x7f":
-        # A ZeroMQ greeting: send ours, read the rest of theirs for the mechanism.
+        # A ZeroMQ greeting: libzmq sends the rest of its greeting (version, mechanism) once it
+        # has our signature and major version.
         try:
-            s.sendall(b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x01" + b"NULL".ljust(20, b"\x00") + b"\x00" + b"\x00" * 31)
+            s.sendall(b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03")
             s.settimeout(2)
-            while len(first) < 64:
+            while len(first) < 32:
                 more = s.recv(64 - len(first))
                 if not more:
                     break
                 first += more
         except OSError:
             pass
-        mech = first[12:32].rstrip(b"\x00").decode("ascii", "replace") if len(first) >= 32 else "?"
+        if len(first) < 32:
+            return "other", "ZMTP greeting cut short after %d bytes" % len(first)
+        mech = first[12:32].rstrip(b"\x00").decode("ascii", "replace")
         if mech == "NULL":
             return "zmtp-open", "ZMTP NULL mechanism"
-        return "zmtp-curve", "ZMTP mechanism " + mech
+        if mech == "CURVE":
+            return "zmtp-curve", "ZMTP mechanism CURVE"
+        return "other", "ZMTP mechanism " + mech
     try:
         s.sendall(b"GET / HTTP/1.0\r\nHost: " + host.encode() + b"\r\n\r\n")
         s.settimeout(3)
@@ -218,7 +258,10 @@ def classify(host, port):
             data += more
     except socket.timeout:
         if not data:
-            return "silent", "accepted, answered nothing in 3 s"
+            # Closed first: a server that serves one connection at a time (srun) would
+            # otherwise still be waiting on this one.
+            s.close()
+            return silent_retry(host, port)
     except OSError as e:
         return "closed", str(e)
     if not data:
@@ -230,6 +273,39 @@ def classify(host, port):
         code = line.split(" ")[1] if " " in line else "?"
         return ("http-refused" if code in ("401", "403") else "http-open"), line
     return "other", repr(data[:40])
+def silent_retry(host, port):
+    # Length-prefixed protocols (Slurm's, Spark's RPC) wait for the 1.2 GB an HTTP request's
+    # first bytes announce; a short framed message of garbage makes them decide.
+    try:
+        s = socket.create_connection((host, port), timeout=3)
+        s.sendall(b"\x00\x00\x00\x10" + b"\x00\x01" * 8)
+        s.settimeout(5)
+        data = s.recv(4096)
+    except socket.timeout:
+        return "silent", "accepted, answered nothing to HTTP in 3 s or to a framed message in 5 s"
+    except OSError as e:
+        return "closed", "framed garbage: " + str(e)
+    if not data:
+        return "closed", "closed on framed garbage"
+    if len(data) >= 9 and data[3:4] == b"\x04":
+        return grpc_call(host, port)
+    return "other", "answered framed garbage with " + repr(data[:40])
+def grpc_call(host, port):
+    # An HTTP/2 SETTINGS frame: a gRPC server (Spark Connect). Connections are fine there; what
+    # counts is whether a call without the job's token is refused.
+    import grpc
+    channel = grpc.insecure_channel("%s:%d" % (host, port))
+    call = channel.unary_unary("/spark.connect.SparkConnectService/Config")
+    try:
+        call(b"", timeout=10)
+    except grpc.RpcError as e:
+        code = e.code()
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            return "grpc-unauthenticated", "gRPC call refused: " + str(e.details())
+        return "other", "gRPC call answered %s: %s" % (code, e.details())
+    finally:
+        channel.close()
+    return "other", "gRPC call without a token succeeded"
 for t in targets:
     verdict, detail = classify(t["host"], t["port"])
     out.append({"host": t["host"], "port": t["port"], "verdict": verdict, "detail": detail})
