@@ -1,12 +1,13 @@
 /**
  * Every TCP port a session opens refuses the second user. For a kernel, a Jupyter, a Dask, an
- * ipyparallel and a Spark session (with Spark Connect) on the 4-node test cluster (each with every endpoint forwarded through the
- * agent and its client files attached), the test lists every listening socket owned by the test
- * user on every node and the login node, and every listening socket of the agent's process tree
- * on this machine, and probes each one as `hpcjother`: from another node for a node's own
- * addresses, from the same node for its loopback, from this machine for the agent's forwards.
- * Each must end in a refusal: no listener, a closed connection, a TLS failure, HTTP 401/403, or
- * a ZeroMQ socket that wants CURVE keys. The counts are printed for the closing note.
+ * ipyparallel and a Spark session (with Spark Connect) on the 4-node test cluster, each with
+ * every endpoint forwarded through the agent and its client files attached, the test lists every
+ * listening socket owned by the test user on every node and the login node, and every listening
+ * socket of the agent's process tree on this machine, and probes each one as `hpcjother`: from
+ * another node for a node's own addresses, from the same node for its loopback, from this
+ * machine for the agent's forwards. Each must end in a refusal: no listener, a closed
+ * connection, a TLS failure, HTTP 401/403, a ZeroMQ socket that wants CURVE keys, or a gRPC
+ * call refused for want of the token. The counts are printed for the closing note.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentClient } from '../../packages/core/src/agent/agent-client.js';
