@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import stat
+import subprocess
 import sys
 
 from . import agent as _agent
@@ -146,7 +147,15 @@ class Relay:
                 except (ConnectionRefusedError, FileNotFoundError):
                     pass
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, lambda: _agent.connect(start=True, env=self.env))
+            try:
+                await loop.run_in_executor(None, lambda: _agent.connect(start=True, env=self.env))
+            except (OSError, subprocess.SubprocessError) as e:
+                raise _agent.AgentError(
+                    "Could not start the hpc-jupyter agent: %s" % e,
+                    hint="Put hpc-jupyter on PATH, or set HPC_JUPYTER_COMMAND to its command line, "
+                    "for the Jupyter server; or start the agent with `hpc-jupyter agent &`.",
+                    kind="AgentStartFailed",
+                ) from None
             if not self.check():
                 raise _agent.AgentError("The hpc-jupyter agent started but has no socket.")
             return await asyncio.open_unix_connection(self.socket)
