@@ -7,6 +7,9 @@ from), the first node of the allocation and its own name; then the others in ord
 address (not globally routable) always wins over a public one, so that a server never listens on
 a node's public interface when the cluster network would do; loopback and link-local addresses
 are never chosen. With none left, the address the host name resolves to.
+
+``python -m hpc_jupyter.netaddr`` prints it (for a script that runs without the runtime, such as
+a worker's node script under srun).
 """
 
 import ipaddress
@@ -105,3 +108,7 @@ def node_address():
         addresses = []
     targets = (os.environ.get("SLURM_SUBMIT_HOST", ""), _first_node(), socket.gethostname())
     return choose(addresses, targets) or socket.gethostbyname(socket.gethostname())
+
+
+if __name__ == "__main__":
+    print(node_address())
