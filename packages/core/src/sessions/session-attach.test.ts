@@ -108,6 +108,7 @@ describe('attachEngine', () => {
     const info = {
       ...remotePorts,
       key: 'the-key',
+      curve_serverkey: 'c'.repeat(40),
       interface: 'tcp://10.1.2.3',
       location: '10.1.2.3',
       ssh: '',
@@ -149,6 +150,7 @@ describe('attachEngine', () => {
     const local = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
     expect(local).toMatchObject({
       key: 'the-key',
+      curve_serverkey: 'c'.repeat(40),
       interface: 'tcp://127.0.0.1',
       location: '127.0.0.1',
       ssh: '',
@@ -156,6 +158,22 @@ describe('attachEngine', () => {
     });
     for (const c of CHANNELS) expect(local[c]).not.toBe(remotePorts[c]);
     expect(new Set(CHANNELS.map((c) => local[c])).size).toBe(CHANNELS.length);
+  });
+
+  it('refuses an ipyparallel controller without CurveZMQ, forwarding nothing', async () => {
+    mkdirSync(path.join(sessionDir, 'ipyparallel', 'security'), { recursive: true });
+    writeFileSync(
+      path.join(sessionDir, 'ipyparallel', 'security', 'ipcontroller-client.json'),
+      JSON.stringify({ registration: 50_000, key: 'k', curve_serverkey: null }),
+    );
+    const r = record('s0000000000e2', 'ipyparallel', [
+      { name: 'controller', host: '127.0.0.1', port },
+    ]);
+    await expect(attach(r)).rejects.toThrow(/without CurveZMQ/);
+    await expect(attach(r)).rejects.toMatchObject({
+      hint: expect.stringContaining('start a new ipyparallel session') as unknown,
+    });
+    expect(tunnels.openFor(r.id)).toEqual([]);
   });
 
   it("forwards a Spark Connect server and copies its token privately, named for pyspark's localhost rule", async () => {

@@ -6,7 +6,8 @@
  *
  *   <state>/attach/<id>/            0700
  *     dask-ca.pem dask-cert.pem dask-key.pem           0600  (Dask: the per-job TLS files)
- *     ipcontroller-client.json                         0600  (ipyparallel: ports are the forwards)
+ *     ipcontroller-client.json                         0600  (ipyparallel: ports are the forwards;
+ *                                                            keys and CURVE server key as is)
  *     spark-connect.token                              0600  (Spark Connect: the server's token)
  *
  * The answer names files, never holds a secret. The directory goes when the session ends or is
@@ -157,6 +158,15 @@ async function attachIpyparallel(
   }
   if (typeof info !== 'object' || info === null || Array.isArray(info)) {
     throw new HpcError(`Session ${record.id}: the controller's client file is not a JSON object.`);
+  }
+  // Without CurveZMQ anyone on the cluster network can subscribe to the engines' output: such a
+  // controller (an older hpc-jupyter's) is not worth forwarding to.
+  const curveKey = (info as Record<string, unknown>)['curve_serverkey'];
+  if (typeof curveKey !== 'string' || curveKey === '') {
+    throw new HpcError(
+      `Session ${record.id}: its ipyparallel controller runs without CurveZMQ, so other users could read its engines' output.`,
+      { hint: 'Stop it and start a new ipyparallel session: hpc-jupyter turns CurveZMQ on.' },
+    );
   }
   const routes = ippRoutes(info as Record<string, unknown>, record.connection?.endpoints ?? []);
   const localPorts = new Map<string, number>();
