@@ -33,7 +33,7 @@ export const MAX_JSON_DEPTH = 64;
  * What all bodies being read at once may hold together. Real bodies are a few KiB: this only
  * stops many concurrent near-limit bodies from growing the agent by gigabytes.
  */
-export const MAX_PENDING_BODY_BYTES = 16 * 1024 * 1024;
+export const MAX_PENDING_BODY_BYTES = 8 * 1024 * 1024;
 
 let pendingBodyBytes = 0;
 

@@ -89,5 +89,13 @@ describe('refusal', () => {
     expect(
       refusal('POST', { ...OWN, 'content-type': 'Application/JSON; charset=utf-8' }, 'api'),
     ).toBeUndefined();
+    // A body-less POST relayed by jupyter-server-proxy, whose client labels it a form.
+    const relayed = {
+      ...LAB,
+      'x-hpc-jupyter': '1',
+      'content-type': 'application/x-www-form-urlencoded',
+      'content-length': '0',
+    };
+    expect(refusal('POST', relayed, 'api')).toBeUndefined();
   });
 });

@@ -11,7 +11,7 @@
  *   `X-Forwarded-Host` behind a reverse proxy, that the request carries through the proxy);
  * - a CORS preflight (OPTIONS with `Access-Control-Request-Method`): the agent grants none;
  * - on the `/v1` API, a state-changing request without `X-HPC-Jupyter: 1` (a page cannot add a
- *   header without a preflight), and a body that is not `application/json`.
+ *   header without a preflight), and a (non-empty) body that is not `application/json`.
  *
  * Clients on this machine (CLI, launcher, VS Code, Python) send no Origin and no Sec-Fetch-*
  * headers; the JupyterLab sidebar is same-origin. Pure: headers in, a refusal (or none) out.
@@ -103,7 +103,9 @@ function apiRefusal(method: string, headers: IncomingHttpHeaders): RequestRefuse
   const hasBody =
     headers['transfer-encoding'] !== undefined ||
     (headers['content-length'] !== undefined && headers['content-length'] !== '0');
-  if ((type !== undefined || hasBody) && !isJson(type)) {
+  // Only a body counts: jupyter-server-proxy's HTTP client labels every body-less POST
+  // application/x-www-form-urlencoded on its own.
+  if (hasBody && !isJson(type)) {
     return new RequestRefusedError(
       415,
       `Refused a body of type ${JSON.stringify(type ?? '(none)')}: the agent takes only application/json.`,
