@@ -49,11 +49,13 @@ export class TestKernelClient {
   private readonly factory: MessageFactory;
   private readonly signer: Signer;
   private readonly waiters = new Set<() => void>();
+  /** The routing id its shell, control and stdin sockets share (what a ROUTER routes by). */
+  readonly routingId = `test-${randomUUID()}`;
 
   constructor(readonly info: ConnectionInfo) {
     this.signer = new Signer(info.key, info.signatureScheme);
     this.factory = new MessageFactory(this.signer, 'test');
-    const routingId = `test-${randomUUID()}`;
+    const routingId = this.routingId;
     const make = (channel: RequestChannel): zmq.Dealer => {
       const dealer = new zmq.Dealer({ linger: 0, routingId });
       dealer.connect(endpointOf(info, channel).replace('tcp://0.0.0.0', 'tcp://127.0.0.1'));

@@ -5,6 +5,8 @@
  */
 
 export const LOG_INTERVAL_MS = 10_000;
+/** Kinds remembered at most (kinds can carry a peer's words); the longest quiet goes first. */
+const MAX_KINDS = 64;
 
 export class LogLimiter {
   /** Per kind: when its last line went out, and how many were left out since. */
@@ -26,6 +28,11 @@ export class LogLimiter {
     }
     const more =
       last !== undefined && last.suppressed > 0 ? ` (${last.suppressed} more like it)` : '';
+    this.kinds.delete(kind);
+    if (this.kinds.size >= MAX_KINDS) {
+      const oldest = this.kinds.keys().next();
+      if (oldest.done !== true) this.kinds.delete(oldest.value);
+    }
     this.kinds.set(kind, { at: now, suppressed: 0 });
     this.log(`${text}${more}`);
   }
