@@ -275,8 +275,13 @@ def connect_remote(session_dir=None):
 
     if host == "localhost":
         return SparkSession.builder.remote(connect_url(port, token)).getOrCreate()
+    # The classic builder takes only URLs; Spark Connect's own takes a channel builder. What
+    # builder.remote() also does: tell pyspark.sql.functions (udf...) that this is Connect.
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
     builder = _token_channel_builder(host, port, token)
-    return SparkSession.builder.channelBuilder(builder).getOrCreate()
+    return ConnectSession.builder.channelBuilder(builder).getOrCreate()
 
 
 def has_connect_server(session_dir=None):
