@@ -3,14 +3,17 @@
  * sent until its reply and idle status are in) through the launcher and the agent's SSH tunnel to
  * a kernel in a Slurm job on the test cluster, against the same with a local ipykernel connected
  * directly (targets: p50 <= 1.3x, p99 <= 1.5x). Also the launcher alone (in this process, to a
- * local ipykernel, no tunnel) and the tunnel alone (the agent's forwards to the same kernel in the
- * job, no launcher), to tell their shares apart, and the time to move 10 MB each way: printed by
- * the kernel, and sent to it as the answer to `input()`. Writes
+ * local ipykernel, no tunnel), the tunnel alone (the agent's forwards to the same kernel in the
+ * job, no launcher) and the relay alone (a local ipykernel on unix sockets behind
+ * hpc_jupyter.relay, reached by the local transport's TLS forward, as a job's kernel is but
+ * without SSH), to tell their shares apart, and the time to move 10 MB each way: printed by the
+ * kernel, and sent to it as the answer to `input()`. The "direct" baseline stays a client talking
+ * straight to an ipykernel over TCP: the cost of the bare kernel. Writes
  * .artifacts/bench/kernel-roundtrip.json; cancels its job. Never fails on timing.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +26,7 @@ import {
   writeConnectionFile,
 } from '../packages/core/src/kernel/kernel-client.testutil.js';
 import { KernelLauncher } from '../packages/core/src/kernel/launcher.js';
+import { LocalTransport } from '../packages/core/src/transport/local.js';
 import { ENDPOINT_OF } from '../packages/core/src/kernel/session-link.js';
 import { cli, privateAgentEnv, testCluster } from '../test/e2e/support.js';
 import { evaluate, median, table, writeResult } from './support/report.js';
@@ -38,6 +42,7 @@ let env: Record<string, string>;
 const children: ChildProcess[] = [];
 const clients: TestKernelClient[] = [];
 const launchers: KernelLauncher[] = [];
+const transports: LocalTransport[] = [];
 let remoteClient: TestKernelClient | undefined;
 
 beforeAll(async () => {
@@ -55,6 +60,7 @@ afterAll(async () => {
     .catch(() => undefined);
   for (const c of clients) c.close();
   for (const l of launchers) await l.terminate().catch(() => undefined);
+  for (const t of transports) await t.close();
   for (const child of children) child.kill('SIGTERM');
   await cli(['agent', 'stop'], env);
   await rm(root, { recursive: true, force: true });
@@ -186,6 +192,73 @@ async function launcherOnly(key: string, remote: ConnectionInfo): Promise<TestKe
   return connect(local);
 }
 
+/**
+ * The relay's share: a local ipykernel on unix sockets (as the kernel template starts it, with
+ * hpc_jupyter.ipc_kernel) behind hpc_jupyter.relay, reached through the local transport's
+ * forwards with the session's certificate, as the agent reaches a job's kernel but without SSH.
+ */
+async function relayOnly(key: string): Promise<TestKernelClient> {
+  const dir = mkdtempSync(join(tmpdir(), 'hpcj-'));
+  const prefix = join(dir, 'k');
+  const kernelFile = join(root, 'relay-kernel.json');
+  writeFileSync(
+    kernelFile,
+    JSON.stringify({
+      ip: prefix,
+      transport: 'ipc',
+      signature_scheme: 'hmac-sha256',
+      key,
+      shell_port: 1,
+      iopub_port: 2,
+      stdin_port: 3,
+      control_port: 4,
+      hb_port: 5,
+    }),
+    { mode: 0o600 },
+  );
+  const python = join(VENV, 'bin', 'python');
+  children.push(
+    spawn(python, ['-m', 'hpc_jupyter.ipc_kernel', '-f', kernelFile], {
+      stdio: 'ignore',
+      cwd: root,
+    }),
+  );
+  const channels = ['shell', 'iopub', 'stdin', 'control', 'hb'] as const;
+  const portsFile = join(root, 'relay-ports.json');
+  const tlsDir = join(root, 'relay-tls');
+  children.push(
+    spawn(
+      python,
+      [
+        ...['-m', 'hpc_jupyter.relay', 'serve', '--tls-dir', tlsDir, '--host', '127.0.0.1'],
+        ...['--name', 'bench-node', '--ports-file', portsFile],
+        ...channels.map((c, i) => `${c}=${prefix}-${i + 1}`),
+      ],
+      { stdio: 'ignore', cwd: root },
+    ),
+  );
+  const deadline = Date.now() + 60_000;
+  while (!existsSync(portsFile)) {
+    if (Date.now() > deadline) throw new Error('the relay did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const relayPorts = JSON.parse(readFileSync(portsFile, 'utf8')) as Record<Channel, number>;
+  const read = (f: string): Buffer => readFileSync(join(tlsDir, f));
+  const tls = {
+    ca: read('ca.pem'),
+    cert: read('cert.pem'),
+    key: read('key.pem'),
+    serverName: 'bench-node',
+  };
+  const transport = new LocalTransport();
+  transports.push(transport);
+  const ports = {} as Record<Channel, number>;
+  for (const c of channels) {
+    ports[c] = (await transport.forward('127.0.0.1', relayPorts[c], { tls })).localPort;
+  }
+  return connect({ transport: 'tcp', ip: '127.0.0.1', key, signatureScheme: 'hmac-sha256', ports });
+}
+
 /** A remote kernel as VS Code starts one: the kernelspec's argv with a connection file. */
 async function remoteKernel(): Promise<TestKernelClient> {
   const installed = await cli(
@@ -249,14 +322,16 @@ describe('kernel round trip', () => {
     const viaLauncher = await launcherOnly(key, localInfo);
     await viaLauncher.waitReady(10_000);
     await viaLauncher.execute('pass', 30_000);
+    const viaRelay = await relayOnly(key);
+    await viaRelay.waitReady(60_000);
+    await viaRelay.execute('pass', 60_000);
     const remote = await remoteKernel();
     const tunnel = await tunnelOnly(remote);
 
-    const runs = await roundTrips({ direct, launcher: viaLauncher, tunnel, remote }, [
-      ['direct'],
-      ['launcher'],
-      ['tunnel', 'remote'],
-    ]);
+    const runs = await roundTrips(
+      { direct, launcher: viaLauncher, relay: viaRelay, tunnel, remote },
+      [['direct'], ['launcher'], ['relay'], ['tunnel', 'remote']],
+    );
     const bulks = {
       direct: await bulk(direct),
       launcher: await bulk(viaLauncher),
@@ -269,6 +344,7 @@ describe('kernel round trip', () => {
     const labels = {
       direct: 'local ipykernel, direct',
       launcher: 'launcher -> local ipykernel',
+      relay: 'TLS forward -> relay -> local ipykernel (ipc)',
       tunnel: 'tunnel -> Slurm job (no launcher)',
       remote: 'launcher -> tunnel -> Slurm job',
     };
@@ -278,8 +354,8 @@ describe('kernel round trip', () => {
       labels[k],
       ms(stats[k].p50),
       ms(stats[k].p99),
-      seconds(k === 'tunnel' ? undefined : bulks[k].out),
-      seconds(k === 'tunnel' ? undefined : bulks[k].in),
+      seconds(k === 'tunnel' || k === 'relay' ? undefined : bulks[k].out),
+      seconds(k === 'tunnel' || k === 'relay' ? undefined : bulks[k].in),
     ]);
     console.log(
       `\nexecute round trip of \`pass\` (${ROUNDS} rounds) and 10 MB each way\n${table(
@@ -320,8 +396,11 @@ describe('kernel round trip', () => {
       `bench kernel 10 MB: out ${(bulks.remote.out / 1000).toFixed(2)} s, in ${(bulks.remote.in / 1000).toFixed(2)} s through the tunnel ` +
       `(direct ${(bulks.direct.out / 1000).toFixed(2)} s / ${(bulks.direct.in / 1000).toFixed(2)} s)`;
     // Where the remote path's extra time goes: the tunnel (agent and sshd) and the launcher.
+    // The tunnel includes the relay (TLS in the agent, the relay's hop in the job); the relay
+    // line is that part alone, measured on this machine.
     const splitLine =
-      `bench kernel round trip p50 over direct: tunnel +${ms(stats.tunnel.p50 - stats.direct.p50)}, ` +
+      `bench kernel round trip p50 over direct: tunnel +${ms(stats.tunnel.p50 - stats.direct.p50)} ` +
+      `(of which the TLS forward and relay, measured alone, +${ms(stats.relay.p50 - stats.direct.p50)}), ` +
       `launcher on top +${ms(stats.remote.p50 - stats.tunnel.p50)}`;
     const summary = [...results.map((r) => r.summary), splitLine, bulkLine];
     for (const line of summary) console.log(line);
