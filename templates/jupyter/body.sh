@@ -32,6 +32,13 @@ hpcj_on_exit rm -rf -- "$JUPYTER_RUNTIME_DIR"
 kernels_path=$PWD/jupyter-path
 mkdir -p -m 700 "$kernels_path/kernels/python3" || hpcj_die "cannot create $kernels_path"
 hpcj_python -c 'import json, sys
+try:
+    import hpc_jupyter.ipc_kernel  # noqa: F401
+except ImportError:
+    # Without the package, ipykernel as it is: on ipc all the same, with its own two ports.
+    print("hpc-jupyter: hpc_jupyter is not installed in %s: the python3 kernel is plain ipykernel"
+          % sys.executable, file=sys.stderr)
+    sys.exit(0)
 python, out = sys.argv[1:3]
 spec = {"argv": [python, "-m", "hpc_jupyter.ipc_kernel", "-f", "{connection_file}"],
         "display_name": "Python 3 (ipykernel)", "language": "python",

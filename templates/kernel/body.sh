@@ -42,6 +42,11 @@ for i in "${!channels[@]}"; do
 done
 
 hpcj_python -c 'import json, os, sys
+try:
+    import hpc_jupyter.relay  # noqa: F401
+except ImportError:
+    sys.exit("hpc-jupyter: error: the kernel needs hpc-jupyter\x27s Python package (templates/python) "
+             "in the job\x27s Python %s: install it there (pip install PATH/templates/python)" % sys.executable)
 key_file, kernel_file, prefix = sys.argv[1:4]
 with open(key_file) as f:
     key = f.read().strip()
@@ -52,7 +57,7 @@ fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 with os.fdopen(fd, "w") as f:
     json.dump(info, f)
 os.replace(tmp, kernel_file)' "$key_file" "$kernel_file" "$ipc_prefix" ||
-  hpcj_die "cannot write $kernel_file"
+  hpcj_die "cannot write $kernel_file; see the message above"
 
 # In a job that also runs an engine (HPCJ_ENGINE, e.g. spark-kernel), the kernel runs the
 # engine's start-up code as it starts: `spark` and `sc`, `client` or `rc` in the notebook
