@@ -4,13 +4,16 @@
  * (one MFA prompt, not one per operation), and closes them all on `close()`.
  */
 import type { LoadedConfig, ClusterConfig } from '../config/types.js';
-import { InvalidInputError, HpcError } from '../errors.js';
+import { InvalidInputError } from '../errors.js';
 import { LocalTransport } from '../transport/local.js';
 import { SshTransport } from '../transport/ssh.js';
 import type { SshPrompter } from '../transport/ssh-options.js';
 import type { Transport } from '../transport/types.js';
 import { LocalScheduler } from '../schedulers/local.js';
 import { SlurmScheduler } from '../schedulers/slurm.js';
+import { HtcondorScheduler } from '../schedulers/htcondor/adapter.js';
+import { LsfScheduler } from '../schedulers/lsf/adapter.js';
+import { PbsScheduler } from '../schedulers/pbs/adapter.js';
 import type { Scheduler } from '../schedulers/types.js';
 import { expandHome } from '../config/paths.js';
 import { homedir } from 'node:os';
@@ -97,6 +100,12 @@ export class ClusterConnections {
   }
 
   private makeScheduler(config: ClusterConfig, transport: Transport): Scheduler {
+    if (config.pbsFlavor !== undefined && config.scheduler !== 'pbs') {
+      throw new InvalidInputError(
+        `Cluster "${config.name}" sets pbsFlavor, but its scheduler is ${config.scheduler}.`,
+        { hint: 'Remove pbsFlavor, or set scheduler: pbs.' },
+      );
+    }
     switch (config.scheduler) {
       case 'slurm':
         return new SlurmScheduler(transport, { clusterName: config.name });
@@ -111,14 +120,14 @@ export class ClusterConnections {
           this.options.localStateDir === undefined ? {} : { stateDir: this.options.localStateDir },
         );
       case 'pbs':
+        return new PbsScheduler(transport, {
+          clusterName: config.name,
+          flavor: config.pbsFlavor ?? 'pbspro',
+        });
       case 'lsf':
+        return new LsfScheduler(transport, { clusterName: config.name });
       case 'htcondor':
-        throw new HpcError(
-          `Cluster "${config.name}": the ${config.scheduler} adapter is not available yet.`,
-          {
-            hint: 'Slurm and local are supported today.',
-          },
-        );
+        return new HtcondorScheduler(transport, { clusterName: config.name });
     }
   }
 }

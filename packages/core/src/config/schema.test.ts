@@ -53,7 +53,16 @@ describe('clusters.schema.json', () => {
   it('lists the documented keys', () => {
     const keys = (name: string) => Object.keys((definitions()[name] as Json)['properties'] as Json);
     expect(keys('cluster').sort()).toEqual(
-      ['defaults', 'prologue', 'python', 'scheduler', 'ssh', 'title', 'workdir'].sort(),
+      [
+        'defaults',
+        'pbsFlavor',
+        'prologue',
+        'python',
+        'scheduler',
+        'ssh',
+        'title',
+        'workdir',
+      ].sort(),
     );
     expect(keys('ssh').sort()).toEqual(
       [

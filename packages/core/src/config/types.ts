@@ -35,6 +35,8 @@ export interface ClusterConfig {
   readonly name: string;
   readonly title?: string;
   readonly scheduler: SchedulerKind;
+  /** With `scheduler: pbs`: PBS Pro/OpenPBS or Torque. Default: pbspro. */
+  readonly pbsFlavor?: 'pbspro' | 'torque';
   /** Absent: commands run on this machine. */
   readonly ssh?: SshConfig;
   /** On the cluster; `~` there means the cluster-side home, so it is never expanded here. */

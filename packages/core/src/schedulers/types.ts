@@ -111,6 +111,15 @@ export interface SiteInfo {
   readonly qos: readonly string[];
   readonly defaultAccount?: string;
   readonly user: string;
+  /** A pool without queues (HTCondor): what its machines offer, in place of partitions. */
+  readonly pool?: PoolInfo;
+}
+
+export interface PoolInfo {
+  readonly machines: number;
+  readonly cpusPerMachine?: number;
+  readonly memoryMiBPerMachine?: number;
+  readonly gpusPerMachine?: number;
 }
 
 export interface Scheduler {
