@@ -16,7 +16,7 @@ import { startEngine, stopEngine, type EngineSession } from './engines-support.j
 import {
   listenersIn,
   probeAsOther,
-  processesOfInodes,
+  holdersOfInodes,
   refused,
   socketInodesOfTree,
   uidOf,
@@ -69,21 +69,33 @@ async function openEverything(s: EngineSession, engine: boolean): Promise<void> 
 }
 
 /** Lists and probes every port of the test user on the cluster and of the agent here. */
-async function scan(label: string): Promise<Found[]> {
+async function scan(label: string, session: EngineSession): Promise<Found[]> {
+  // A server whose "/" is not found is asked on the session's own paths (Jupyter's API).
+  const paths = [
+    ...new Set(
+      session.endpoints.flatMap((e) => {
+        const base = (e as { basePath?: string }).basePath;
+        return base === undefined ? [] : [base, `${base.replace(/\/?$/, '/')}api/kernels`];
+      }),
+    ),
+  ];
   const owner = uidOf('hpcjtest');
   const results: Found[] = [];
   for (const node of NODES) {
     const netns = `hpcj-${node}`;
-    const mine = (await listenersIn(netns)).filter((l) => l.uid === owner);
+    const ofUser = (await listenersIn(netns)).filter((l) => l.uid === owner);
+    // Only this session's job: other tests' sessions may run meanwhile.
+    const jobs = holdersOfInodes(new Set(ofUser.map((l) => l.inode)));
+    const mine = ofUser.filter((l) => jobs.get(l.inode)?.jobId === session.jobId);
     const local = mine.filter((l) => l.address.startsWith('127.') || l.address === '::1');
     const remote = mine.filter((l) => !local.includes(l));
     const probes = [
       ...(await probeAsOther(
-        local.map((l) => ({ host: '127.0.0.1', port: l.port })),
+        local.map((l) => ({ host: '127.0.0.1', port: l.port, paths })),
         netns,
       )),
       ...(await probeAsOther(
-        remote.map((l) => ({ host: nodeAddress(node), port: l.port })),
+        remote.map((l) => ({ host: nodeAddress(node), port: l.port, paths })),
         probeFrom(node),
       )),
     ];
@@ -107,15 +119,17 @@ async function scan(label: string): Promise<Found[]> {
   const { pid } = await agent.health();
   const inodes = socketInodesOfTree([pid]);
   const here = (await listenersIn()).filter((l) => inodes.has(l.inode));
-  const hereProbes = await probeAsOther(here.map((l) => ({ host: '127.0.0.1', port: l.port })));
+  const hereProbes = await probeAsOther(
+    here.map((l) => ({ host: '127.0.0.1', port: l.port, paths })),
+  );
   here.forEach((listener, i) => {
     const probe = hereProbes[i];
     if (probe !== undefined) results.push({ where: `${label}/agent`, listener, probe });
   });
-  const holders = processesOfInodes(new Set(results.map((f) => f.listener.inode)));
+  const holders = holdersOfInodes(new Set(results.map((f) => f.listener.inode)));
   const named = results.map((f) => {
     const holder = holders.get(f.listener.inode);
-    return holder === undefined ? f : { ...f, process: holder };
+    return holder === undefined ? f : { ...f, process: `${holder.comm}(${holder.pid})` };
   });
   found.push(...named);
   return named;
@@ -136,7 +150,7 @@ describe('every port of a session refuses the second user', () => {
     const s = await startEngine(env, 'kernel', ['--nodes', '1']);
     try {
       await openEverything(s, false);
-      const results = await scan('kernel');
+      const results = await scan('kernel', s);
       // The kernel's job listens somewhere and the agent forwards it: the scan saw both.
       expect(results.some((f) => f.where.endsWith('/agent'))).toBe(true);
       expect(results.some((f) => !f.where.endsWith('/agent'))).toBe(true);
@@ -152,12 +166,12 @@ describe('every port of a session refuses the second user', () => {
     ['ipyparallel', ['--nodes', '4']],
     ['spark', ['--nodes', '4', '--param', 'connectServer=true']],
   ] as const)(
-    'a %s session on four nodes',
+    'a %s session',
     async (template, args) => {
       const s = await startEngine(env, template, args);
       try {
         await openEverything(s, template !== 'jupyter');
-        const results = await scan(template);
+        const results = await scan(template, s);
         expect(results.filter((f) => !f.where.endsWith('/agent')).length).toBeGreaterThan(0);
         expectAllRefused(results);
       } finally {

@@ -147,9 +147,16 @@ export function socketInodesOfTree(rootPids: readonly number[]): Set<number> {
   return inodes;
 }
 
-/** Which process holds each socket inode, as "comm(pid)" (all processes: /proc is shared). */
-export function processesOfInodes(inodes: ReadonlySet<number>): Map<number, string> {
-  const out = new Map<number, string>();
+export interface SocketHolder {
+  readonly pid: number;
+  readonly comm: string;
+  /** The Slurm job the process runs in (SLURM_JOB_ID in its environment), if any. */
+  readonly jobId: string | undefined;
+}
+
+/** Which process holds each socket inode (all processes: /proc is shared by the namespaces). */
+export function holdersOfInodes(inodes: ReadonlySet<number>): Map<number, SocketHolder> {
+  const out = new Map<number, SocketHolder>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     let fds: string[];
@@ -164,7 +171,9 @@ export function processesOfInodes(inodes: ReadonlySet<number>): Map<number, stri
         const inode = Number(m?.[1]);
         if (m !== null && inodes.has(inode) && !out.has(inode)) {
           const comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
-          out.set(inode, `${comm}(${entry})`);
+          const environ = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
+          const job = environ.find((v) => v.startsWith('SLURM_JOB_ID='));
+          out.set(inode, { pid: Number(entry), comm, jobId: job?.slice('SLURM_JOB_ID='.length) });
         }
       } catch {
         // Closed while we looked.
@@ -181,6 +190,8 @@ export type ProbeVerdict =
   | 'http-refused'
   | 'zmtp-curve'
   | 'grpc-unauthenticated'
+  | 'auth-refused'
+  | 'http-notfound'
   | 'http-open'
   | 'zmtp-open'
   | 'silent'
@@ -202,6 +213,7 @@ export function refused(verdict: ProbeVerdict): boolean {
     'http-refused',
     'zmtp-curve',
     'grpc-unauthenticated',
+    'auth-refused',
   ].includes(verdict);
 }
 
@@ -247,10 +259,41 @@ def classify(host, port):
         if mech == "CURVE":
             return "zmtp-curve", "ZMTP mechanism CURVE"
         return "other", "ZMTP mechanism " + mech
+    if len(first) == 4:
+        # Four bytes unasked: PySpark's worker daemon sends the forked worker's pid, and the
+        # worker then wants the job's secret, length-prefixed. Offer a wrong one.
+        try:
+            s.sendall(b"\x00\x00\x00\x0cnot-a-secret")
+            s.settimeout(5)
+            reply = s.recv(64)
+        except OSError as e:
+            return "closed", "after a wrong secret: " + str(e)
+        if reply == b"" or b"err" in reply:
+            return "auth-refused", "a wrong secret was refused (%r)" % reply[:16]
+        return "other", "answered a wrong secret with %r" % reply[:40]
+    verdicts = [http_get(s, host, port, first, "/")]
+    for path in t_paths:
+        try:
+            s2 = socket.create_connection((host, port), timeout=3)
+        except OSError as e:
+            verdicts.append(("closed", str(e)))
+            continue
+        verdicts.append(http_get(s2, host, port, b"", path))
+    kinds = [v[0] for v in verdicts]
+    if kinds[0] != "http-notfound":
+        return verdicts[0]
+    # "/" is not this server's page: what counts is what its own paths answer.
+    for v in verdicts[1:]:
+        if v[0] not in ("http-refused", "http-notfound", "closed"):
+            return v
+    if "http-refused" in kinds:
+        return "http-refused", "; ".join(v[1] for v in verdicts)
+    return "http-notfound", "; ".join(v[1] for v in verdicts)
+def http_get(s, host, port, first, path):
+    data = first
     try:
-        s.sendall(b"GET / HTTP/1.0\r\nHost: " + host.encode() + b"\r\n\r\n")
+        s.sendall(b"GET " + path.encode() + b" HTTP/1.0\r\nHost: " + host.encode() + b"\r\n\r\n")
         s.settimeout(3)
-        data = first
         while len(data) < 4096:
             more = s.recv(4096)
             if not more:
@@ -264,14 +307,27 @@ def classify(host, port):
             return silent_retry(host, port)
     except OSError as e:
         return "closed", str(e)
+    finally:
+        s.close()
     if not data:
         return "closed", "closed without a byte"
     if data[:1] == b"\x15" or data[:1] == b"\x16":
         return "tls", "TLS record type %d" % data[0]
+    if len(data) >= 9 and data[3:4] == b"\x04":
+        return grpc_call(host, port)
     if data.startswith(b"HTTP/"):
         line = data.split(b"\r\n", 1)[0].decode("latin1")
         code = line.split(" ")[1] if " " in line else "?"
-        return ("http-refused" if code in ("401", "403") else "http-open"), line
+        if code in ("401", "403"):
+            return "http-refused", path + ": " + line
+        if code == "404":
+            return "http-notfound", path + ": " + line
+        head = data.split(b"\r\n\r\n", 1)[0].decode("latin1").lower()
+        location = [h for h in head.split("\r\n") if h.startswith("location:")]
+        if code in ("301", "302", "303", "307") and location and "/login" in location[0]:
+            # Jupyter's answer to a request without its token: the login page, nothing else.
+            return "http-refused", path + ": " + line + " to the login page"
+        return "http-open", path + ": " + line
     return "other", repr(data[:40])
 def silent_retry(host, port):
     # Length-prefixed protocols (Slurm's, Spark's RPC) wait for the 1.2 GB an HTTP request's
@@ -307,6 +363,7 @@ def grpc_call(host, port):
         channel.close()
     return "other", "gRPC call without a token succeeded"
 for t in targets:
+    t_paths = t.get("paths", [])
     verdict, detail = classify(t["host"], t["port"])
     out.append({"host": t["host"], "port": t["port"], "verdict": verdict, "detail": detail})
 print(json.dumps(out))
@@ -314,7 +371,7 @@ print(json.dumps(out))
 
 /** Probes every target as the second user from `netns` (or this machine). */
 export async function probeAsOther(
-  targets: readonly { host: string; port: number }[],
+  targets: readonly { host: string; port: number; paths?: readonly string[] }[],
   netns?: string,
 ): Promise<Probe[]> {
   if (targets.length === 0) return [];
