@@ -3,6 +3,8 @@
  * snapshot first on every connection, so after any drop (agent restarted, proxy gone, laptop
  * asleep) reconnecting is enough to be current again; the catalog (clusters, templates) is
  * refetched at the same moment. Reconnects back off up to 30 s and pause while the page is hidden.
+ * An EventSource sends no custom header; it needs none: the agent asks `X-HPC-Jupyter` only of
+ * state changes, and refuses this GET from any page but JupyterLab's own origin.
  */
 import type { AgentApi } from './agent-api.js';
 import { AgentApiError } from './agent-api.js';

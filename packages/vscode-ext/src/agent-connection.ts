@@ -3,7 +3,8 @@
  * stream into the SessionsModel and reconnects (with backoff) when the agent stops or restarts,
  * and it hands out a client for one-off calls, starting the agent on demand. The agent is only
  * started once the user wants something from it (the HPC view, the kernel picker, a command) or
- * when sessions were live last time; until then the loop merely looks for a running one.
+ * when sessions were live last time; until then the loop merely looks for a running one. Calls go
+ * through the core's AgentClient, which sends the `X-HPC-Jupyter` header the agent requires.
  */
 import type { AgentClient } from '@hpc-jupyter/core';
 import type { SessionsModel } from './sessions-model';
