@@ -27,7 +27,10 @@ export function qstatJobsArgv(flavor: PbsFlavor, ids: readonly string[]): string
     : [...UTC, 'qstat', '-f', '-x', ...ids];
 }
 
-/** Every job the server shows this user (to find ours again by name). */
+/**
+ * Every job the server shows this user, to find ours again by name. `qstat -f` takes no user
+ * filter (`-u` only works with the one-line formats), so the adapter keeps this user's by Job_Owner.
+ */
 export function qstatAllArgv(flavor: PbsFlavor): string[] {
   return flavor === 'pbspro'
     ? [...UTC, 'qstat', '-f', '-F', 'json']
