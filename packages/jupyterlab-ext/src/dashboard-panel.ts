@@ -1,9 +1,14 @@
 /**
  * A session's web UI (the Dask dashboard, a Spark UI) in a main-area tab: an iframe on the agent's
  * endpoint proxy, so it is served from JupyterLab's own origin behind Jupyter's authentication,
- * with no token in its URL. The frame may run scripts and is same-origin (Bokeh's WebSocket and
- * Jupyter's cookie need both); what it shows comes from the user's own job, which can already
- * run anything as the user. One tab per session and UI: opening it again brings that tab back.
+ * with no token in its URL. The frame may run scripts and is same-origin: without
+ * allow-same-origin its document has an opaque origin, and Chromium then sends none of
+ * JupyterLab's (SameSite=Lax) cookies with its scripts, styles, fetches and WebSocket (tried:
+ * only the frame's own document got the cookie), so Jupyter refuses every one of them and Bokeh's
+ * WebSocket (Origin: null) too. What the frame shows is only what the job's own UI serves: each UI
+ * refuses everyone without the job's web UI token, which only the agent's proxy adds, and the
+ * proxy gives no UI the browser's cookies nor lets one set any. One tab per session and UI:
+ * opening it again brings that tab back.
  */
 import { MainAreaWidget } from '@jupyterlab/apputils';
 import { IFrame, refreshIcon, ToolbarButton } from '@jupyterlab/ui-components';
