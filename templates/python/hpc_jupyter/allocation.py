@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 
+from . import webui
 from .files import make_private_dir, tail
 from .netaddr import node_address
 
@@ -156,9 +157,12 @@ class AllocationCluster:
             "--tls-key", os.path.join(tls, "key.pem"),
         ]
         scheduler_file = os.path.join(self.directory, "scheduler.json")
+        # The dashboard answers only requests signed with this cluster's web UI key (0600 here).
+        webui.make_key(self.directory)
         self._spawn(
             [
-                sys.executable, "-m", "hpc_jupyter.dask_engine", "scheduler", "--protocol", "tls",
+                sys.executable, "-m", "hpc_jupyter.dask_engine", "scheduler",
+                "--webui-key", os.path.join(self.directory, webui.KEY_FILE), "--protocol", "tls",
                 "--host", address, "--port", "0", "--dashboard-address", "%s:0" % address,
                 "--scheduler-file", scheduler_file,
             ]
