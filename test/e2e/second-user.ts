@@ -54,6 +54,8 @@ function run(argv: readonly string[], input: string, timeoutMs: number): Promise
       clearTimeout(timer);
       resolve({ code: code ?? -1, stdout, stderr });
     });
+    // A command that exits without reading its input (cat FILE) must not fail the write.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(input);
   });
 }
