@@ -25,7 +25,6 @@ process PID (the kernel) has ended.
 """
 
 import argparse
-import asyncio
 import json
 import os
 import signal
@@ -35,6 +34,7 @@ import sys
 import time
 
 from .files import write_private
+from .relay_loop import Loop
 
 TLS_FILES = ("ca.pem", "cert.pem", "key.pem")
 # A client that connects and never finishes its handshake is dropped after this long.
@@ -69,149 +69,7 @@ def ensure_tls_files(tls_dir, names):
     make_tls_files(tls_dir, names=names)
 
 
-class _Half(asyncio.Protocol):
-    """One side of a piped connection: what it receives is written to its peer's transport."""
-
-    def __init__(self, pair):
-        self.pair = pair
-        self.transport = None
-
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def data_received(self, data):
-        self.pair.write(self, data)
-
-    def eof_received(self):
-        # ZMTP never half-closes: an end on one side ends the whole connection.
-        self.pair.close()
-        return False
-
-    def connection_lost(self, exc):
-        self.transport = None
-        self.pair.close()
-
-    def pause_writing(self):
-        self.pair.pause_other(self)
-
-    def resume_writing(self):
-        self.pair.resume_other(self)
-
-
-class _Pair:
-    """A TLS connection and its unix socket to the kernel, piped both ways."""
-
-    def __init__(self, relay, outer):
-        self.relay = relay
-        self.outer = outer
-        self.inner = _Half(self)
-        self.closed = False
-
-    def other(self, half):
-        return self.inner if half is self.outer else self.outer
-
-    def write(self, half, data):
-        peer = self.other(half).transport
-        if peer is not None:
-            peer.write(data)
-
-    def pause_other(self, half):
-        peer = self.other(half).transport
-        if peer is not None:
-            peer.pause_reading()
-
-    def resume_other(self, half):
-        peer = self.other(half).transport
-        if peer is not None:
-            peer.resume_reading()
-
-    def close(self):
-        if self.closed:
-            return
-        self.closed = True
-        self.relay.connections.discard(self)
-        for half in (self.outer, self.inner):
-            if half.transport is not None:
-                half.transport.close()
-
-
-class _Outer(_Half):
-    """The authenticated TLS side: connection_made comes after the handshake succeeded."""
-
-    def __init__(self, relay, path):
-        super().__init__(_Pair(relay, self))
-        self.path = path
-
-    def connection_made(self, transport):
-        super().connection_made(transport)
-        relay = self.pair.relay
-        if len(relay.connections) >= MAX_CONNECTIONS:
-            _log("refused a connection: %d open already" % MAX_CONNECTIONS)
-            transport.abort()
-            return
-        relay.connections.add(self.pair)
-        # Nothing is read until the kernel's socket is connected, so nothing is lost meanwhile.
-        transport.pause_reading()
-        transport.set_write_buffer_limits(high=HIGH_WATER)
-        asyncio.get_running_loop().create_task(self._open_inner())
-
-    async def _open_inner(self):
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.create_unix_connection(lambda: self.pair.inner, self.path)
-        except OSError:
-            # The kernel is between a restart's exit and bind: the client connects again.
-            self.pair.close()
-            return
-        if self.pair.closed:
-            self.pair.inner.transport.close()
-            return
-        self.pair.inner.transport.set_write_buffer_limits(high=HIGH_WATER)
-        if self.transport is not None:
-            self.transport.resume_reading()
-
-
-class Relay:
-    """The listeners, one per channel, and the open connections."""
-
-    def __init__(self, routes, ctx):
-        self.routes = routes
-        self.ctx = ctx
-        self.servers = []
-        self.connections = set()
-        self.ports = {}
-
-    async def start(self, host):
-        loop = asyncio.get_running_loop()
-        for channel, path in self.routes:
-            server = await loop.create_server(
-                lambda path=path: _Outer(self, path),
-                host,
-                0,
-                family=socket.AF_INET6 if ":" in host else socket.AF_INET,
-                ssl=self.ctx,
-                ssl_handshake_timeout=HANDSHAKE_TIMEOUT_S,
-                reuse_address=True,
-                backlog=128,
-            )
-            self.servers.append(server)
-            self.ports[channel] = server.sockets[0].getsockname()[1]
-        return self.ports
-
-    def close(self):
-        for server in self.servers:
-            server.close()
-        for pair in list(self.connections):
-            pair.close()
-
-
-def _quiet_handler(loop, context):
-    # A peer that fails the handshake or drops mid-way is expected; log one line, no traceback.
-    exc = context.get("exception")
-    _log("connection dropped: %s" % (exc if exc is not None else context.get("message")))
-
-
-async def serve(args):
+def serve(args):
     routes = []
     for item in args.routes:
         channel, sep, path = item.partition("=")
@@ -219,17 +77,30 @@ async def serve(args):
             raise SystemExit("hpc-jupyter relay: %r is not CHANNEL=SOCKET" % item)
         routes.append((channel, path))
     ensure_tls_files(args.tls_dir, [args.host] + list(args.name))
-    loop = asyncio.get_running_loop()
-    loop.set_exception_handler(_quiet_handler)
-    relay = Relay(routes, server_context(args.tls_dir))
-    stop = loop.create_future()
+    loop = Loop(server_context(args.tls_dir), _log, HANDSHAKE_TIMEOUT_S, MAX_CONNECTIONS, HIGH_WATER)
+    # Signals wake the loop through a socket (set_wakeup_fd); the handlers only flag the stop.
+    wake_r, wake_w = socket.socketpair()
+    for s in (wake_r, wake_w):
+        s.setblocking(False)
+    signal.set_wakeup_fd(wake_w.fileno())
+
+    def stop(*_):
+        loop.stop = True
+
+    def woken():
+        try:
+            wake_r.recv(4096)
+        except OSError:
+            pass
+
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
-    ports = await relay.start(args.host)
+        signal.signal(sig, stop)
+    loop.watch(wake_r, woken)
+    ports = {channel: loop.listen(args.host, path) for channel, path in routes}
     write_private(args.ports_file, json.dumps(ports) + "\n")
     _log("listening on %s, ports %s" % (args.host, " ".join(map(str, ports.values()))))
-    await stop
-    relay.close()
+    loop.run()
+    loop.close()
 
 
 def _alive(pid):
@@ -287,7 +158,7 @@ def main(argv=None):
     w.add_argument("paths", nargs="+", metavar="SOCKET")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        asyncio.run(serve(args))
+        serve(args)
     else:
         wait_sockets(args.paths, args.timeout, args.pid)
 
