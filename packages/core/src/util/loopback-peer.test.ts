@@ -65,6 +65,16 @@ describe.runIf(process.platform === 'linux')('loopbackPeerUid', () => {
     },
   );
 
+  it('finds a peer that connected from an IPv6 socket to a v4-mapped 127.0.0.1 (as gRPC does)', async () => {
+    const { port, accepted } = await listen('127.0.0.1');
+    const { connect } = await import('node:net');
+    const client = connect({ host: '::ffff:127.0.0.1', port });
+    const socket = await accepted;
+    expect(await loopbackPeerUid(socket)).toBe(process.getuid?.());
+    client.destroy();
+    socket.destroy();
+  });
+
   // Only root can start a process as another user; the e2e tier attacks as a real second user.
   it.runIf(process.getuid?.() === 0)('names another user as the peer of theirs', async () => {
     const { port, accepted } = await listen('127.0.0.1');

@@ -22,8 +22,30 @@ export async function loopbackPeerUid(socket: Socket): Promise<number | undefine
   ) {
     return undefined;
   }
-  const v4 = ipv4Of(remoteAddress);
-  const table = v4 === undefined ? '/proc/net/tcp6' : '/proc/net/tcp';
+  if (ipv4Of(remoteAddress) === undefined) {
+    return uidIn('/proc/net/tcp6', remoteAddress, remotePort, localAddress, localPort);
+  }
+  // An IPv4 connection: the peer's socket is in tcp, or, when the client opened an IPv6 socket
+  // (gRPC does) and connected to ::ffff:127.0.0.1, in tcp6 with both ends v4-mapped.
+  return (
+    (await uidIn('/proc/net/tcp', remoteAddress, remotePort, localAddress, localPort)) ??
+    (await uidIn(
+      '/proc/net/tcp6',
+      `::ffff:${remoteAddress.replace(/^::ffff:/i, '')}`,
+      remotePort,
+      `::ffff:${localAddress.replace(/^::ffff:/i, '')}`,
+      localPort,
+    ))
+  );
+}
+
+async function uidIn(
+  table: string,
+  peerAddress: string,
+  peerPort: number,
+  selfAddress: string,
+  selfPort: number,
+): Promise<number | undefined> {
   let text: string;
   try {
     text = await readFile(table, 'latin1');
@@ -31,8 +53,8 @@ export async function loopbackPeerUid(socket: Socket): Promise<number | undefine
     return undefined;
   }
   return findPeerUid(text, {
-    peer: hexEndpoint(remoteAddress, remotePort),
-    self: hexEndpoint(localAddress, localPort),
+    peer: hexEndpoint(peerAddress, peerPort),
+    self: hexEndpoint(selfAddress, selfPort),
   });
 }
 
