@@ -2,7 +2,9 @@
 // client with the session's certificate gets its bytes back (4 MiB too, through backpressure);
 // plain TCP, TLS without a certificate, a certificate of another CA and TLS 1.2 get nothing;
 // a channel whose socket is gone closes the connection; SIGTERM ends the relay. And `wait`,
-// which the kernel template uses to know the kernel's sockets are up.
+// which the kernel template uses to know the kernel's sockets are up. And the selectors loop
+// itself (hpc_jupyter.relay_loop) with a short handshake timeout: a client that never starts its
+// handshake is dropped, and what the kernel wrote just before it closed still reaches the client.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { VENV_PYTHON, requireVenv } from '../runtime/job-harness.js';
@@ -109,6 +111,53 @@ describe('hpc_jupyter.relay', () => {
     });
     expect(String(out['log'])).toMatch(/listening on 127\.0\.0\.1, ports \d+ \d+/);
   }, 120_000);
+
+  it('drops a silent client at the handshake timeout and flushes a closing kernel', () => {
+    const out = execFileSync(
+      VENV_PYTHON,
+      [
+        '-c',
+        String.raw`
+import json, os, socket, ssl, tempfile, threading, time
+from hpc_jupyter.relay import ensure_tls_files, server_context
+from hpc_jupyter.relay_loop import Loop
+root = tempfile.mkdtemp(); tls_dir = os.path.join(root, "tls")
+ensure_tls_files(tls_dir, ["127.0.0.1", "nodeX"])
+path = os.path.join(root, "k"); srv = socket.socket(socket.AF_UNIX); srv.bind(path); srv.listen()
+def kernel():
+    c, _ = srv.accept(); c.sendall(b"z" * 3000000); c.close()
+threading.Thread(target=kernel, daemon=True).start()
+logs = []
+loop = Loop(server_context(tls_dir), logs.append, 0.5, 10, 1 << 20)
+port = loop.listen("127.0.0.1", path)
+threading.Thread(target=loop.run, daemon=True).start()
+s = socket.create_connection(("127.0.0.1", port), timeout=10); t = time.monotonic()
+idle = s.recv(10)
+out = {"idle": idle.decode(), "idle_s": round(time.monotonic() - t, 1), "log": logs[:]}
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.load_verify_locations(os.path.join(tls_dir, "ca.pem"))
+ctx.load_cert_chain(os.path.join(tls_dir, "cert.pem"), os.path.join(tls_dir, "key.pem"))
+c = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname="nodeX")
+time.sleep(0.3)  # the kernel has written and closed before the client reads a byte
+got = 0
+while True:
+    d = c.recv(1 << 20)
+    if not d:
+        break
+    got += len(d)
+out["flushed"] = got
+print(json.dumps(out))
+`,
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    const got = JSON.parse(out) as { idle: string; idle_s: number; log: string[]; flushed: number };
+    // Dropped by the timeout (not at once, and well before the default 10 s), with no byte sent.
+    expect(got.idle).toBe('');
+    expect(got.idle_s).toBeGreaterThanOrEqual(0.4);
+    expect(got.idle_s).toBeLessThan(5);
+    expect(got.log).toEqual(['connection dropped: no TLS handshake within 0.5 s']);
+    expect(got.flushed).toBe(3000000);
+  });
 
   it('waits for unix sockets, and gives up when the process that should bind them ends', () => {
     const ok = spawnSync(
