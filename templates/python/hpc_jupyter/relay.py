@@ -15,7 +15,8 @@ CA's key thrown away), so only someone who can read the 0600 files in the sessio
 gets in: the agent, which copies them into memory. Everyone else on the cluster network gets a
 failed handshake and not a byte of the kernel's output. The relay never looks into the stream
 (it carries ZeroMQ's ZMTP, which the kernel and the agent's side speak), so a kernel restarted
-on the same sockets is reached again by the clients' own reconnects.
+on the same sockets is reached again by the clients' own reconnects. The data path, one thread
+and one ``selectors`` loop, is :mod:`hpc_jupyter.relay_loop`.
 
 Missing TLS files are made first, with ADDRESS and each NAME (the node's name) as the
 certificate's subjectAltNames, which the agent checks the certificate against.
