@@ -84,3 +84,45 @@ describe('StoreLock', () => {
     await lock.release();
   });
 });
+
+describe.runIf(process.platform === 'linux')('StoreLock and dead holders', () => {
+  it('takes over from a killed holder that is still a zombie', async () => {
+    const { spawn } = await import('node:child_process');
+    const dir = await tempDir();
+    // `sleep 30` is a child of a process that never reaps it (sh exec'd into sleep 60): killed,
+    // it stays a zombie, as a killed agent does until its reaper gets to it.
+    const parent = spawn('sh', ['-c', 'sleep 30 & echo $!; exec sleep 60'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const pid = Number(
+      await new Promise<string>((r) => {
+        parent.stdout.once('data', (d: Buffer) => {
+          r(d.toString());
+        });
+      }),
+    );
+    try {
+      const holder = { host: 'login1', pid, since: 'then', token: 'old' };
+      await writeFile(path.join(dir, LOCK_FILE), JSON.stringify(holder));
+      await expect(StoreLock.acquire(dir, { host: 'login1' })).rejects.toBeInstanceOf(
+        StoreInUseError,
+      );
+      process.kill(pid, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 200));
+      expect((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.[0]).toBe('Z');
+      const lock = await StoreLock.acquire(dir, { host: 'login1' });
+      await lock.release();
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
+
+  it('takes over from a pid that another process reuses (its start time differs)', async () => {
+    const dir = await tempDir();
+    const holder = { host: 'login1', pid: 1, since: 'then', token: 'old', startTime: '1' };
+    await writeFile(path.join(dir, LOCK_FILE), JSON.stringify(holder));
+    const lock = await StoreLock.acquire(dir, { host: 'login1' });
+    expect(lock.holder.startTime).toMatch(/^\d+$/);
+    await lock.release();
+  });
+});

@@ -32,6 +32,8 @@ export interface LockHolder {
   readonly pid: number;
   readonly since: string;
   readonly token: string;
+  /** The holder's start time (/proc), so a reused pid is not taken for it. */
+  readonly startTime?: string;
 }
 
 /** The store is held by another live agent. */
@@ -55,11 +57,13 @@ export class StoreLock {
   /** Takes the lock of the store in `dir` (which must exist), or throws StoreInUseError. */
   static async acquire(dir: string, options: StoreLockOptions = {}): Promise<StoreLock> {
     const file = path.join(dir, LOCK_FILE);
+    const startTime = options.pid === undefined ? await ownStartTime() : undefined;
     const holder: LockHolder = {
       host: options.host ?? osHostname(),
       pid: options.pid ?? process.pid,
       since: new Date(options.now?.() ?? Date.now()).toISOString(),
       token: randomBytes(12).toString('hex'),
+      ...(startTime === undefined ? {} : { startTime }),
     };
     // Two tries: the second after removing a stale lock (or one that vanished meanwhile).
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -153,7 +157,8 @@ async function readHolder(file: string): Promise<LockHolder | undefined> {
       typeof value.host === 'string' &&
       typeof value.pid === 'number' &&
       typeof value.since === 'string' &&
-      typeof value.token === 'string'
+      typeof value.token === 'string' &&
+      (value.startTime === undefined || typeof value.startTime === 'string')
     ) {
       return value as LockHolder;
     }
@@ -183,17 +188,34 @@ async function staleReason(
     // only age tells, so give a writer a moment.
     return age > 5_000 ? 'unreadable' : undefined;
   }
-  if (current.host === host && !alive(current.pid)) return `pid ${current.pid} is gone`;
+  if (current.host === host && !(await alive(current))) return `pid ${current.pid} is gone`;
   return undefined;
 }
 
-function alive(pid: number): boolean {
+/**
+ * Whether the holder still runs. A killed agent can stay a zombie for a while (an orphan waits
+ * for its reaper), and its pid still answers kill(0), so /proc's state decides where it exists;
+ * a different start time means the pid was reused by another process.
+ */
+async function alive(holder: LockHolder): Promise<boolean> {
+  const stat = await readFile(`/proc/${holder.pid}/stat`, 'utf8').catch(() => undefined);
+  if (stat !== undefined) {
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z' || fields[0] === 'X') return false;
+    return holder.startTime === undefined || fields[19] === holder.startTime;
+  }
   try {
-    process.kill(pid, 0);
+    process.kill(holder.pid, 0);
     return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** This process's start time in clock ticks since boot (/proc/self/stat field 22), if known. */
+async function ownStartTime(): Promise<string | undefined> {
+  const stat = await readFile('/proc/self/stat', 'utf8').catch(() => undefined);
+  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
 }
 
 /** Removes the lock only if it still holds what we read, so a fresh owner's lock survives. */
