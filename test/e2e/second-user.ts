@@ -291,7 +291,7 @@ def classify(host, port):
     if "http-refused" in kinds:
         return "http-refused", "; ".join(v[1] for v in verdicts)
     return "http-notfound", "; ".join(v[1] for v in verdicts)
-def http_get(s, host, port, first, path):
+def http_get(s, host, port, first, path, depth=0):
     data = first
     try:
         s.sendall(b"GET " + path.encode() + b" HTTP/1.0\r\nHost: " + host.encode() + b"\r\n\r\n")
@@ -326,9 +326,20 @@ def http_get(s, host, port, first, path):
             return "http-notfound", path + ": " + line
         head = data.split(b"\r\n\r\n", 1)[0].decode("latin1").lower()
         location = [h for h in head.split("\r\n") if h.startswith("location:")]
-        if code in ("301", "302", "303", "307") and location and "/login" in location[0]:
-            # Jupyter's answer to a request without its token: the login page, nothing else.
-            return "http-refused", path + ": " + line + " to the login page"
+        if code in ("301", "302", "303", "307") and location:
+            target = location[0].split(":", 1)[1].strip()
+            if "/login" in target:
+                # Jupyter's answer to a request without its token: the login page, nothing else.
+                return "http-refused", path + ": " + line + " to the login page"
+            if target.startswith("/") and depth < 3:
+                # A redirect within the server (Jupyter's base URL to its default page): what
+                # counts is what the page it names answers.
+                try:
+                    s2 = socket.create_connection((host, port), timeout=3)
+                except OSError as e:
+                    return "closed", str(e)
+                verdict, detail = http_get(s2, host, port, b"", target, depth + 1)
+                return verdict, path + " -> " + detail
         return "http-open", path + ": " + line
     return "other", repr(data[:40])
 def silent_retry(host, port):
