@@ -7,9 +7,8 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
@@ -22,7 +21,7 @@ import {
   writeConnectionFile,
 } from '../../packages/core/src/kernel/kernel-client.testutil.js';
 import type { SessionRecord } from '../../packages/core/src/sessions/types.js';
-import { cli, clusterScript, privateAgentEnv, testCluster } from './support.js';
+import { cli, clusterScript, installTestKernelProfile, testCluster } from './support.js';
 
 const VENV = process.env['HPC_JUPYTER_VENV'] ?? '/opt/hpc-jupyter/venv';
 const execFileP = promisify(execFile);
@@ -37,38 +36,13 @@ const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   const cluster = await testCluster();
-  root = mkdtempSync(join(tmpdir(), 'hpcj-remote-kernel-'));
-  env = privateAgentEnv(cluster.configFile);
-  // Our own copy of the cluster's config: the profile is written into it.
-  env['HPC_JUPYTER_CONFIG'] = join(root, 'clusters.yaml');
-  copyFileSync(cluster.configFile, env['HPC_JUPYTER_CONFIG']);
-  env['JUPYTER_PATH'] = join(root, 'share', 'jupyter');
-  const installed = await cli(
-    [
-      'kernelspec',
-      'install',
-      PROFILE,
-      '--cluster',
-      'testlab',
-      '--template',
-      'kernel',
-      '--nodes',
-      '1',
-      '--hours',
-      '0.5',
-      '--name',
-      'E2E remote Python',
-      '--prefix',
-      root,
-    ],
-    env,
-  );
-  expect(installed.code, installed.stderr).toBe(0);
+  ({ root, env, argv } = await installTestKernelProfile(cluster.configFile, {
+    prefix: 'hpcj-remote-kernel-',
+    profile: PROFILE,
+    name: 'E2E remote Python',
+    spec: SPEC,
+  }));
   agent = new AgentClient(agentSocketPath(env));
-  const spec = JSON.parse(
-    readFileSync(join(root, 'share', 'jupyter', 'kernels', SPEC, 'kernel.json'), 'utf8'),
-  ) as { argv: string[] };
-  argv = spec.argv;
 });
 
 afterAll(async () => {

@@ -12,9 +12,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,7 +25,7 @@ import {
 } from '../../packages/core/src/kernel/kernel-client.testutil.js';
 import { JOB_PYTHON } from './engines-support.js';
 import { OTHER_USER } from './second-user.js';
-import { cli, privateAgentEnv, stopPrivateAgent, testCluster } from './support.js';
+import { installTestKernelProfile, stopPrivateAgent, testCluster } from './support.js';
 
 const PROFILE = 'e2e-second-user';
 const SPEC = `hpcj-${PROFILE}`;
@@ -236,38 +235,17 @@ async function attackVariableSet(): Promise<string> {
 
 beforeAll(async () => {
   const cluster = await testCluster();
-  root = mkdtempSync(join(tmpdir(), 'hpcj-second-user-launcher-'));
-  env = privateAgentEnv(cluster.configFile);
-  env['HPC_JUPYTER_CONFIG'] = join(root, 'clusters.yaml');
-  copyFileSync(cluster.configFile, env['HPC_JUPYTER_CONFIG']);
-  env['JUPYTER_PATH'] = join(root, 'share', 'jupyter');
-  const installed = await cli(
-    [
-      'kernelspec',
-      'install',
-      PROFILE,
-      '--cluster',
-      'testlab',
-      '--template',
-      'kernel',
-      '--nodes',
-      '1',
-      '--hours',
-      '0.5',
-      '--name',
-      'E2E second user',
-      '--prefix',
-      root,
-    ],
-    env,
-  );
-  expect(installed.code, installed.stderr).toBe(0);
-  const spec = JSON.parse(
-    readFileSync(join(root, 'share', 'jupyter', 'kernels', SPEC, 'kernel.json'), 'utf8'),
-  ) as { argv: string[] };
+  const profile = await installTestKernelProfile(cluster.configFile, {
+    prefix: 'hpcj-second-user-launcher-',
+    profile: PROFILE,
+    name: 'E2E second user',
+    spec: SPEC,
+  });
+  ({ root, env } = profile);
+
   const file = join(root, `kernel-${randomUUID()}.json`);
   info = await writeConnectionFile(file, randomUUID());
-  const [exe, ...args] = spec.argv.map((a) => (a === '{connection_file}' ? file : a));
+  const [exe, ...args] = profile.argv.map((a) => (a === '{connection_file}' ? file : a));
   launcher = spawn(exe as string, args, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],

@@ -3,7 +3,7 @@
  * up (found through HPC_JUPYTER_CONFIG and the env file beside it), its SSH transport as the test
  * user, and a runner that records every command so tests can count scheduler calls.
  */
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execFile } from 'node:child_process';
@@ -250,4 +250,60 @@ export async function stopPrivateAgent(env: Readonly<Record<string, string>>): P
     }
   }
   await cli(['agent', 'stop'], env);
+}
+
+export interface TestKernelProfile {
+  /** A private directory holding the config copy, the kernelspec and connection files. */
+  readonly root: string;
+  /** A private agent's environment whose config holds the profile. */
+  readonly env: Record<string, string>;
+  /** The installed kernelspec's argv, `{connection_file}` still in it. */
+  readonly argv: string[];
+}
+
+/**
+ * Installs a 1-node `kernel` profile on testlab as a kernelspec under a private prefix, with a
+ * private agent whose config copy the profile is written into, as a user's `kernelspec install`
+ * would.
+ */
+export async function installTestKernelProfile(
+  configFile: string,
+  opts: {
+    readonly prefix: string;
+    readonly profile: string;
+    readonly name: string;
+    readonly spec: string;
+  },
+): Promise<TestKernelProfile> {
+  const root = mkdtempSync(join(tmpdir(), opts.prefix));
+  const env = privateAgentEnv(configFile);
+  // Our own copy of the cluster's config: the profile is written into it.
+  env['HPC_JUPYTER_CONFIG'] = join(root, 'clusters.yaml');
+  copyFileSync(configFile, env['HPC_JUPYTER_CONFIG']);
+  env['JUPYTER_PATH'] = join(root, 'share', 'jupyter');
+  const installed = await cli(
+    [
+      'kernelspec',
+      'install',
+      opts.profile,
+      '--cluster',
+      'testlab',
+      '--template',
+      'kernel',
+      '--nodes',
+      '1',
+      '--hours',
+      '0.5',
+      '--name',
+      opts.name,
+      '--prefix',
+      root,
+    ],
+    env,
+  );
+  if (installed.code !== 0) throw new Error(`kernelspec install failed: ${installed.stderr}`);
+  const spec = JSON.parse(
+    readFileSync(join(root, 'share', 'jupyter', 'kernels', opts.spec, 'kernel.json'), 'utf8'),
+  ) as { argv: string[] };
+  return { root, env, argv: spec.argv };
 }
