@@ -47,6 +47,11 @@ Usage:
   hpc-jupyter doctor [--cluster CLUSTER]
                                      Check config, SSH, host key, scheduler commands, and the
                                      Python and Jupyter on the cluster; say what to fix.
+  hpc-jupyter setup --cluster CLUSTER [--json] [--create-venv [PATH]] [--python PY]
+                    [--wheelhouse DIR] [--index-url URL]
+                                     What each template needs of the job environment and
+                                     what is missing; --create-venv makes an environment
+                                     with everything there and sets the cluster's python.
   hpc-jupyter agent                  Run the per-user agent in the foreground (clients
                                      start it on demand; it stops when idle).
   hpc-jupyter agent stop             Stop the agent; sessions keep running and are
@@ -133,6 +138,10 @@ async function main(argv: string[]): Promise<ExitCode> {
   if (argv[0] === 'jupyterlab') {
     const { jupyterlabCommand } = await import('./jupyterlab-command.js');
     return jupyterlabCommand(argv.slice(1), { out: process.stdout, err: process.stderr });
+  }
+  if (argv[0] === 'setup') {
+    const { setupCommand } = await import('./setup-command.js');
+    return setupCommand(argv.slice(1));
   }
   if (argv[0] === 'kernelspec') {
     const { kernelspecCommand } = await import('./kernelspec-command.js');
