@@ -716,7 +716,18 @@ hpcj__on_signal() {
   exit "$2"
 }
 
-trap 'hpcj__cleanup' EXIT
+# hpcj__explain_exit STATUS: a job that failed because its Python lacks hpc-jupyter's job package
+# (a site's own Python, where nothing installed it) says so last, with the command that makes an
+# environment that has it. Checked as the job ends, after the prologue ran (it may be what puts
+# that Python on the PATH), and only when it failed: a job that works pays nothing.
+hpcj__explain_exit() {
+  [ "$1" -ne 0 ] || return 0
+  hpcj_python -c 'import importlib.util, sys
+sys.exit(importlib.util.find_spec("hpc_jupyter") is None)' 2>/dev/null && return 0
+  hpcj_log "error: the job's Python ${HPCJ_PYTHON:-python3} does not have hpc_jupyter, hpc-jupyter's job package. Run \`hpc-jupyter setup --cluster ${HPCJ_CLUSTER:-<this cluster>} --create-venv\` on your computer: it makes an environment with it on the cluster and sets the cluster's python to it"
+}
+
+trap 'hpcj__explain_exit $?; hpcj__cleanup' EXIT
 trap 'hpcj__on_signal TERM 143' TERM
 trap 'hpcj__on_signal INT 130' INT
 trap 'hpcj__on_signal HUP 129' HUP
