@@ -122,7 +122,7 @@ async function* checkCluster(
   }
   const python = cluster.python ?? 'python3';
   const code =
-    'import sys, jupyter_server, ipykernel; print(sys.version.split()[0], jupyter_server.__version__, ipykernel.__version__)';
+    'import sys, jupyter_server, ipykernel, hpc_jupyter; print(sys.version.split()[0], jupyter_server.__version__, ipykernel.__version__)';
   const result = await transport
     .run([python, '-c', code], { signal, timeout: 60_000 })
     .catch((error: unknown) => ({
@@ -138,8 +138,8 @@ async function* checkCluster(
       }
     : {
         ok: false,
-        what: `Python with jupyter-server and ipykernel (${python})`,
-        detail: `${result.stderr.trim().split('\n').slice(-2).join('\n')}\nInstall them (pip install jupyterlab ipykernel) in an environment on the cluster and set \`python\` for this cluster.`,
+        what: `Python with hpc-jupyter's job package, jupyter-server and ipykernel (${python})`,
+        detail: `${result.stderr.trim().split('\n').slice(-2).join('\n')}\n\`hpc-jupyter setup --cluster ${cluster.name}\` shows what each template needs; with --create-venv it makes an environment on the cluster with all of it and sets \`python\` for this cluster.`,
       };
 }
 
