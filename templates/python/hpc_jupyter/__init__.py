@@ -9,7 +9,10 @@ Every secret is read from a 0600 file in the session directory, never from argv 
 
 import os
 
-__all__ = ["load_ipython_extension", "session_dir"]
+__all__ = ["__version__", "load_ipython_extension", "session_dir"]
+
+#: The same as packages/core/package.json's version: `npm run dist` checks that they match.
+__version__ = "0.1.0"
 
 
 def session_dir(path=None):
