@@ -164,3 +164,18 @@ export function kernelDiedText(scheduler: string, record: SessionRecord | undefi
     'Restart the kernel: it starts again in the same job.\n'
   );
 }
+
+/** The way to the kernel went silent (network, SSH): it is not taken for dead. */
+export function disconnectedText(scheduler: string, record: SessionRecord | undefined): string {
+  return (
+    `hpc-jupyter: lost the connection to the kernel (${jobLabel(scheduler, record)}): the ` +
+    'network or the SSH connection is down. The kernel keeps running in its job and keeps its ' +
+    'variables; hpc-jupyter reconnects by itself when the network is back, and the output ' +
+    'comes then.\n'
+  );
+}
+
+/** The same kernel answers again after a silence. */
+export function reconnectedText(seconds: number): string {
+  return `hpc-jupyter: reconnected to the kernel after ${seconds.toFixed(0)} s; it kept its variables.\n`;
+}

@@ -16,9 +16,11 @@ import { isFinal } from '../schedulers/types.js';
 import type { SessionRecord } from '../sessions/types.js';
 import type { ConnectionInfo } from './connection-info.js';
 import {
+  disconnectedText,
   jobEndedText,
   jobLabel,
   kernelDiedText,
+  reconnectedText,
   startedText,
   type WaitView,
   waitingText,
@@ -88,6 +90,8 @@ export class KernelLauncher {
   private notices!: CellNotices;
   private room!: WaitingRoom;
   private connecting = false;
+  /** Date.now() when the heartbeat went silent; undefined while it beats. */
+  private silentSince: number | undefined;
   private ending = false;
   private onShutdownReply: (() => void) | undefined;
   /** Messages dropped for a bad signature or form, logged at most once a while per kind. */
@@ -222,8 +226,13 @@ export class KernelLauncher {
         });
       this.log(`connected to the kernel in ${jobLabel(backend.scheduler, record)}`);
       this.flush();
-      remote.watchHeartbeat(() => {
-        void this.kernelDied();
+      remote.watchHeartbeat({
+        onSilent: (ms) => {
+          this.onSilent(ms);
+        },
+        onBack: () => {
+          void this.onBeatBack(remote);
+        },
       });
     } catch (error) {
       if (this.ending) return;
@@ -232,6 +241,50 @@ export class KernelLauncher {
     } finally {
       this.connecting = false;
     }
+  }
+
+  /**
+   * The heartbeat went silent: the network or SSH is down, or the kernel died. Neither is known
+   * yet, so nothing ends: messages keep going to the connectors (which hold them), the cells are
+   * told, and the answer comes from the job (its end arrives as a final record) or from the first
+   * beat back (the same kernel, or a new one the job started).
+   */
+  private onSilent(silentForMs: number): void {
+    if (this.ending || this.silentSince !== undefined) return;
+    this.silentSince = Date.now() - silentForMs;
+    this.log(`no heartbeat from the kernel for ${Math.round(silentForMs / 1000)} s; reconnecting`);
+    this.tellEveryone(disconnectedText(this.backend?.scheduler ?? '', this.record));
+  }
+
+  /** Beats again: the same kernel (carry on) or one the job restarted (the old one died). */
+  private async onBeatBack(remote: RemoteKernel): Promise<void> {
+    const since = this.silentSince;
+    if (since === undefined || this.ending) return;
+    const session = await this.sessionOf(remote);
+    if (this.isEnding() || this.silentSince !== since) return;
+    this.silentSince = undefined;
+    if (session === undefined || session === this.remoteSession) {
+      const seconds = (Date.now() - since) / 1000;
+      this.log(`the kernel answers again after ${seconds.toFixed(1)} s`);
+      this.tellEveryone(reconnectedText(seconds));
+      return;
+    }
+    this.log('the kernel answers with a new session: the old one died and the job restarted it');
+    await this.kernelDied();
+  }
+
+  /** The answering kernel's session, asked a few times (undefined when it never says). */
+  private async sessionOf(remote: RemoteKernel): Promise<string | undefined> {
+    for (let tries = 0; tries < 10 && !this.isEnding(); tries++) {
+      const session = await remote.currentSession(3000);
+      if (session !== undefined) return session;
+    }
+    return undefined;
+  }
+
+  /** Read through a call: it changes while we wait. */
+  private isEnding(): boolean {
+    return this.ending;
   }
 
   /** The kernel answers: everything held goes to it, in order, and from now on all messages. */
@@ -425,7 +478,10 @@ export class KernelLauncher {
     await this.exit(1);
   }
 
-  /** The kernel stopped answering while its job runs: the job restarts it for the next launcher. */
+  /**
+   * The kernel is known gone while its job runs (it did not answer at all, or the job restarted
+   * it): the job keeps (or starts) one for the next launcher.
+   */
   private async kernelDied(): Promise<void> {
     if (this.ending) return;
     this.ending = true;

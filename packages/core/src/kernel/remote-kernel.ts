@@ -32,6 +32,16 @@ export interface Established {
   readonly session: string;
 }
 
+/** How long a heartbeat may stay silent before the kernel counts as unreachable (for now). */
+export const HEARTBEAT_SILENT_MS = 10_000;
+
+export interface HeartbeatWatch {
+  /** No beat for `silentForMs`: the kernel or the way to it is gone, maybe for a moment. */
+  readonly onSilent: (silentForMs: number) => void;
+  /** The first beat after a silence. */
+  readonly onBack: () => void;
+}
+
 export class RemoteKernel {
   private readonly clients = new Map<string, ClientSockets>();
   private readonly sub: ZmtpConnector;
@@ -148,26 +158,72 @@ export class RemoteKernel {
     control.close(LINGER_MS);
   }
 
-  /** Pings the kernel's heartbeat every `intervalMs`; `onDead` once nothing came for `deadMs`. */
-  watchHeartbeat(onDead: () => void, intervalMs = 1000, deadMs = 10_000): void {
+  /**
+   * Pings the kernel's heartbeat every `intervalMs`. Nothing back for `silentMs` calls `onSilent`
+   * (the kernel, or the way to it, is gone for now: a network blip looks the same as a dead
+   * kernel from here); the pings go on, and the first beat after that calls `onBack`. Whether the
+   * kernel died is for the caller to find out (a new session behind the same ports, or its job's
+   * end), never for the heartbeat alone.
+   */
+  watchHeartbeat(watch: HeartbeatWatch, intervalMs = 1000, silentMs = HEARTBEAT_SILENT_MS): void {
     let last = Date.now();
+    let silent = false;
     const hb = new ZmtpConnector(this.options.endpoints.hb, {
       type: 'DEALER',
       onMessage: (frames) => {
-        if (frames.length > 0) last = Date.now();
+        if (frames.length === 0) return;
+        last = Date.now();
+        if (silent) {
+          silent = false;
+          watch.onBack();
+        }
       },
     });
     this.hb = hb;
     this.hbTimer = setInterval(() => {
-      if (Date.now() - last > deadMs) {
-        this.stopHeartbeat();
-        onDead();
-        return;
+      if (!silent && Date.now() - last > silentMs) {
+        silent = true;
+        watch.onSilent(Date.now() - last);
       }
       // REQ's envelope (an empty delimiter) and the ping, as jupyter_client's heartbeat sends.
+      // While silent they wait in the connector (at most 1000) or the socket: a few bytes each.
       hb.send([Buffer.alloc(0), Buffer.from('ping')]);
     }, intervalMs);
     this.hbTimer.unref();
+  }
+
+  /**
+   * The session of the kernel that answers a kernel_info request on control now (ipykernel
+   * answers there even while a cell runs on shell), or undefined when none came in `timeoutMs`.
+   */
+  async currentSession(timeoutMs: number): Promise<string | undefined> {
+    const request = this.options.factory.make({ msgType: 'kernel_info_request', content: {} });
+    const id = parseHeader(splitFrames(request).header).msg_id;
+    this.probeIds.add(id);
+    let control: ZmtpConnector | undefined;
+    try {
+      return await new Promise<string | undefined>((resolve) => {
+        const timer = setTimeout(() => {
+          resolve(undefined);
+        }, timeoutMs);
+        control = new ZmtpConnector(this.options.endpoints.control, {
+          type: 'DEALER',
+          identity: Buffer.from(`hpcj-probe-${hex(8)}`),
+          onMessage: (frames) => {
+            const answer = kernelInfoAnswer(frames);
+            if (answer?.parent !== id) return;
+            clearTimeout(timer);
+            resolve(answer.session);
+          },
+        });
+        control.send(request);
+      });
+    } finally {
+      control?.close();
+      setTimeout(() => {
+        this.probeIds.delete(id);
+      }, 5000).unref();
+    }
   }
 
   stopHeartbeat(): void {
