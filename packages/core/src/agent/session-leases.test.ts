@@ -4,7 +4,11 @@ import http from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startTestAgent, type TestAgent } from './agent-test-harness.js';
 import { fakeRecord } from './fake-session-service.js';
-import { SessionLeases } from './session-leases.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { SessionStore } from '../sessions/session-store.js';
+import { RESTORED_GRACE_MS, SessionLeases } from './session-leases.js';
 
 describe('SessionLeases', () => {
   afterEach(() => {
@@ -64,6 +68,71 @@ describe('SessionLeases', () => {
     l.dispose();
     vi.advanceTimersByTime(10_000);
     expect(stopped).toEqual([]);
+  });
+});
+
+describe('SessionLeases kept in the session store', () => {
+  let root: string;
+  afterEach(async () => {
+    vi.useRealTimers();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('a later agent stops a leased session whose launcher never comes back, and keeps one whose launcher does', async () => {
+    root = await mkdtemp(path.join(os.tmpdir(), 'hpcj-leases-'));
+    const store = new SessionStore(root);
+    const first = new SessionLeases({ stop: () => Promise.resolve(), store });
+    first.open('s000000000001', 5000);
+    first.open('s000000000002', 5000);
+    first.open('s000000000003', 5000);
+    await first.stored();
+    // kill -9: no dispose, the file stays as it was.
+    expect((await store.loadLeases()).entries.map((e) => e.id)).toEqual([
+      's000000000001',
+      's000000000002',
+      's000000000003',
+    ]);
+    vi.useFakeTimers();
+    const stopped: string[] = [];
+    const second = new SessionLeases({
+      stop: (id) => {
+        stopped.push(id);
+        return Promise.resolve();
+      },
+      store,
+    });
+    // s3 ended while no agent ran: dropped, never stopped.
+    await second.restore((id) => id !== 's000000000003');
+    expect(second.pending('s000000000001')).toBe(true);
+    vi.advanceTimersByTime(RESTORED_GRACE_MS - 1000);
+    second.open('s000000000002'); // its launcher found the new agent
+    vi.advanceTimersByTime(2000);
+    expect(stopped).toEqual(['s000000000001']);
+    await vi.runOnlyPendingTimersAsync();
+    await second.stored();
+    vi.useRealTimers();
+    expect((await store.loadLeases()).entries.map((e) => e.id)).toEqual(['s000000000002']);
+  });
+
+  it('tries a failed stop again, and forgets a session that ended', async () => {
+    root = await mkdtemp(path.join(os.tmpdir(), 'hpcj-leases-'));
+    vi.useFakeTimers();
+    let fails = 1;
+    const stopped: string[] = [];
+    const l = new SessionLeases({
+      stop: (id) => {
+        if (fails-- > 0) return Promise.reject(new Error('cluster unreachable'));
+        stopped.push(id);
+        return Promise.resolve();
+      },
+    });
+    l.open('s1', 1000).release();
+    l.open('s2', 1000).release();
+    l.forget('s2');
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(stopped).toEqual([]);
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(stopped).toEqual(['s1']);
   });
 });
 

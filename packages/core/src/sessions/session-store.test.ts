@@ -129,4 +129,21 @@ describe('SessionSecrets', () => {
     await secrets.remove('s000000000012');
     expect(await secrets.read('s000000000012')).toBeUndefined();
   });
+
+  it('keeps the leases in a 0600 file that loading records leaves alone, and reports a damaged one', async () => {
+    const store = new SessionStore(dir);
+    expect(await store.loadLeases()).toEqual({ entries: [] });
+    await store.save(record('s000000000001'));
+    const leases = [{ id: 's000000000001', graceMs: 10_000, holdUntil: 0 }];
+    await store.saveLeases(leases);
+    expect((await stat(path.join(dir, 'leases.json'))).mode & 0o777).toBe(0o600);
+    expect(await store.loadLeases()).toEqual({ entries: leases });
+    const loaded = await store.load();
+    expect(loaded.problems).toEqual([]);
+    expect(loaded.records.map((r) => r.id)).toEqual(['s000000000001']);
+    await writeFile(path.join(dir, 'leases.json'), '{"version":1,"leases":[{"id":"s0000');
+    const damaged = await store.loadLeases();
+    expect(damaged.entries).toEqual([]);
+    expect(damaged.problem?.message).toMatch(/leases file .*leases\.json is damaged/);
+  });
 });

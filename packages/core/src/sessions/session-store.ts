@@ -4,7 +4,9 @@
  * directory), so a crash leaves the old record or the new one, never half of one; writes of one
  * session are queued so the last change always lands last. Loading tolerates damage: a file that
  * does not parse or is not a record is skipped and reported, never fatal. Secrets never go here
- * (see session-secrets.ts).
+ * (see session-secrets.ts). The agent's leases (which sessions a launcher holds, see
+ * agent/session-leases.ts) are kept in `<dir>/leases.json` the same way, so that an agent started
+ * after a crash still cancels the jobs whose launchers died meanwhile.
  */
 import { chmod, mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -27,6 +29,16 @@ const SESSION_STATES: ReadonlySet<string> = new Set<SessionState>([
   'timed-out',
   'unknown',
 ]);
+
+/** The leases' file in the store's directory (not a session record). */
+export const LEASES_FILE = 'leases.json';
+
+/** A stored lease (see agent/session-leases.ts, whose LeaseStore this store is). */
+export interface StoredLease {
+  readonly id: string;
+  readonly graceMs: number;
+  readonly holdUntil: number;
+}
 
 /** Temp files older than this at load time were left by a crash and are removed. */
 const STALE_TEMP_MS = 60_000;
@@ -82,7 +94,7 @@ export class SessionStore {
         await removeIfStale(file);
         continue;
       }
-      if (!name.endsWith('.json')) continue;
+      if (!name.endsWith('.json') || name === LEASES_FILE) continue;
       try {
         const record = parseRecord(await readFile(file, 'utf8'));
         if (`${record.id}.json` !== name) throw new Error(`it holds session "${record.id}"`);
@@ -103,6 +115,39 @@ export class SessionStore {
     const file = this.fileOf(record.id);
     const data = `${JSON.stringify(record, null, 2)}\n`;
     return this.enqueue(record.id, () => writeAtomic(file, data));
+  }
+
+  /**
+   * The stored leases; none when there is no file. A damaged file gives none and says why in
+   * `problem` (the agent reports it): its sessions then run on as if never leased.
+   */
+  async loadLeases(): Promise<{ entries: StoredLease[]; problem?: Error }> {
+    const file = path.join(this.dir, LEASES_FILE);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [] };
+      throw error;
+    }
+    try {
+      return { entries: parseLeases(text) };
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      return {
+        entries: [],
+        problem: new SessionFileError(`The leases file ${file} is damaged: ${why}`, file, {
+          cause: error,
+        }),
+      };
+    }
+  }
+
+  /** Replaces the stored leases, atomically (0600); after every earlier lease write. */
+  saveLeases(entries: readonly StoredLease[]): Promise<void> {
+    const file = path.join(this.dir, LEASES_FILE);
+    const data = `${JSON.stringify({ version: 1, leases: entries }, null, 2)}\n`;
+    return this.enqueue(LEASES_FILE, () => writeAtomic(file, data));
   }
 
   /** Deletes the record's file; a missing file is fine. */
@@ -173,4 +218,23 @@ export function parseRecord(text: string): SessionRecord {
     throw new Error('"jobId" is not a string');
   }
   return value as SessionRecord;
+}
+
+function parseLeases(text: string): StoredLease[] {
+  const value: unknown = JSON.parse(text);
+  const leases =
+    typeof value === 'object' && value !== null
+      ? (value as { leases?: unknown }).leases
+      : undefined;
+  if (!Array.isArray(leases)) throw new Error('"leases" is not a list');
+  return leases.map((entry: unknown, i) => {
+    const e = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<string, unknown>;
+    const { id, graceMs, holdUntil } = e;
+    if (typeof id !== 'string' || !isSessionId(id))
+      throw new Error(`lease ${i}: "id" is not a session id`);
+    if (typeof graceMs !== 'number' || !(graceMs >= 0))
+      throw new Error(`lease ${i}: "graceMs" is not a number`);
+    if (typeof holdUntil !== 'number') throw new Error(`lease ${i}: "holdUntil" is not a number`);
+    return { id, graceMs, holdUntil };
+  });
 }
