@@ -16,7 +16,9 @@ import { sendError, writeSocketError } from './http-json.js';
 import { refusal, RequestRefusedError, type RefusalStatus } from './request-guard.js';
 import { Router } from './router.js';
 import { apiRoutes, type RouteDeps } from './routes.js';
-import { SessionLeases } from './session-leases.js';
+import { isFinal } from '../schedulers/types.js';
+import { SessionStore } from '../sessions/session-store.js';
+import { type LeaseStore, SessionLeases } from './session-leases.js';
 import { proxiedSessionId, SessionProxy } from './session-proxy.js';
 import { clearStaleSocket, ensurePrivateDir } from './socket-path.js';
 
@@ -41,6 +43,8 @@ export interface AgentServerOptions extends Omit<RouteDeps, 'events' | 'startedA
   readonly startedAt?: number;
   readonly heartbeatMs?: number;
   readonly log?: AgentLog;
+  /** Where leases outlive this agent; default: the sessions' store, when they have one. */
+  readonly leaseStore?: LeaseStore;
   /** Overrides HEADERS_TIMEOUT_MS and REQUEST_TIMEOUT_MS (tests). */
   readonly timeouts?: { readonly headersMs: number; readonly requestMs: number };
 }
@@ -76,9 +80,11 @@ export class AgentServer {
       }),
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
     });
+    const leaseStore = options.leaseStore ?? leaseStoreOf(options.sessions);
     this.leases = new SessionLeases({
       stop: (id) => options.sessions.stop(id),
       log: this.log,
+      ...(leaseStore === undefined ? {} : { store: leaseStore }),
     });
     this.router = new Router(
       apiRoutes({
@@ -147,6 +153,17 @@ export class AgentServer {
     const publish = this.events.publish.bind(this.events);
     this.unsubscribe.push(this.options.sessions.onEvent(publish));
     this.unsubscribe.push(this.options.prompter.onEvent(publish));
+    // Leases of ended sessions are dropped; those a previous agent left are waited for.
+    this.unsubscribe.push(
+      this.options.sessions.onEvent((e) => {
+        if (e.type === 'session-removed') this.leases.forget(e.id);
+        if (e.type === 'session' && isFinal(e.session.state)) this.leases.forget(e.session.id);
+      }),
+    );
+    void this.leases.restore((id) => {
+      const record = this.options.sessions.get(id);
+      return record !== undefined && !isFinal(record.state);
+    });
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         reject(
@@ -229,7 +246,8 @@ export class AgentServer {
   private async shutdown(): Promise<void> {
     for (const off of this.unsubscribe.splice(0)) off();
     // Leases end with the connections below; that is the agent going away, not their clients:
-    // no session is stopped for it (the next agent has no leases and stops nothing).
+    // no session is stopped for it. The store keeps them: the next agent waits for their
+    // launchers to lease them again, and stops those whose launchers are gone.
     this.leases.dispose();
     const closed = new Promise<void>((resolve) => {
       this.server.close(() => {
@@ -242,6 +260,12 @@ export class AgentServer {
     await closed;
     this.log.info('stopped listening');
   }
+}
+
+/** The sessions' own store, when they keep one (the real service does; test fakes do not). */
+function leaseStoreOf(sessions: object): LeaseStore | undefined {
+  const store = (sessions as { store?: unknown }).store;
+  return store instanceof SessionStore ? store : undefined;
 }
 
 /**
