@@ -25,6 +25,8 @@ export interface JupyterOptions {
   /** A fixed port, e.g. to restart on the same URL; a free one by default. */
   readonly port?: number;
   readonly startTimeoutMs?: number;
+  /** The `jupyter` command to run. Default: the venv's (VENV_BIN). */
+  readonly jupyter?: string;
 }
 
 export interface JupyterProcess {
@@ -42,7 +44,7 @@ export async function startJupyter(options: JupyterOptions): Promise<JupyterProc
       ? ['lab', '--LabApp.expose_app_in_browser=True']
       : ['server', '--ServerApp.port_retries=0'];
   const child = spawn(
-    join(VENV_BIN, 'jupyter'),
+    options.jupyter ?? join(VENV_BIN, 'jupyter'),
     [
       ...args,
       '--no-browser',
