@@ -5,6 +5,7 @@
  * translation of ssh2's errors into our typed ones.
  */
 
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 import ssh2 from 'ssh2';
@@ -16,6 +17,7 @@ import { verifyHostKey } from './host-key-verifier.js';
 import { hostKeyAlgorithmOrder, knownKeyTypes, loadKnownHosts } from './known-hosts.js';
 import type { ResolvedHost, ResolvedRoute } from './ssh-config.js';
 import type { SshPrompter } from './ssh-options.js';
+import { coalesceWrites } from './ssh-write-coalesce.js';
 
 const { Client } = ssh2;
 
@@ -265,6 +267,9 @@ async function connectOne(
       );
     });
 
+    const own = sock === undefined ? new Socket() : undefined;
+    const carrier: Duplex = own ?? (sock as Duplex);
+    if (own === undefined) coalesceWrites(carrier);
     const config: ConnectConfig = {
       host: host.hostname,
       port: host.port,
@@ -286,11 +291,20 @@ async function connectOne(
       },
       authHandler: login.handler,
       ...(hostKeyOrder === undefined ? {} : { algorithms: { serverHostKey: hostKeyOrder } }),
-      ...(sock === undefined ? {} : { sock }),
+      sock: carrier,
       ...(ctx.debug === undefined ? {} : { debug: ctx.debug }),
     } as ConnectConfig;
     arm();
     try {
+      if (own !== undefined) {
+        // Our own socket, not one ssh2 makes, so that its writes can be coalesced (see
+        // ssh-write-coalesce.ts). ssh2 waits for its 'connect' and reports its errors as
+        // 'client-socket', as for a socket of its own.
+        own.setMaxListeners(0);
+        own.connect({ host: host.hostname, port: host.port });
+        // After connect(), which puts back the prototype's write() of a reused socket.
+        coalesceWrites(own);
+      }
       client.connect(config);
       // Kernel messages are a few small writes each: without TCP_NODELAY, Nagle holds the next
       // one until the server's delayed ACK (about 40 ms) on every round trip. (No effect when
