@@ -19,17 +19,6 @@ import type { Transport } from '../transport/types.js';
 import { createContext, withClusters } from './context.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 
-export const SETUP_HELP = `  hpc-jupyter setup --cluster CLUSTER [--json]
-      What the cluster's job environment (its \`python\`) has of what each template needs:
-      Python, hpc-jupyter's job package, Jupyter, ipykernel, Dask, ipyparallel, pyspark and
-      Java, mpi4py, the work directory; which templates can run.
-  hpc-jupyter setup --cluster CLUSTER --create-venv [PATH] [--python PY]
-                    [--wheelhouse DIR] [--index-url URL] [--json]
-      Make a virtual environment on the cluster (default WORKDIR/venv-VERSION) with the job
-      package (uploaded from here) and the engines (from the wheels in DIR, uploaded too, or
-      from the index), then set the cluster's \`python\` to it in your config file.
-`;
-
 interface SetupArgs {
   readonly cluster: string;
   readonly json: boolean;

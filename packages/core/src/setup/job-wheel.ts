@@ -26,6 +26,11 @@ export const JOB_PACKAGE_SOURCE = fileURLToPath(
   new URL('../../../../templates/python/', import.meta.url),
 );
 
+/** The repository's own wheel writer (no build backend, no download), when in a checkout. */
+export const WHEEL_SCRIPT = fileURLToPath(
+  new URL('../../../../packaging/wheel.py', import.meta.url),
+);
+
 export class JobWheelError extends HpcError {
   override readonly name = 'JobWheelError';
 }
@@ -35,6 +40,8 @@ export interface JobWheelOptions {
   readonly sourceDir?: string;
   /** Default: $XDG_CACHE_HOME/hpc-jupyter/job-wheel (or ~/.cache/...). */
   readonly cacheDir?: string;
+  /** packaging/wheel.py of the checkout; pip wheel when it is missing. */
+  readonly wheelScript?: string;
   /** The Python that builds the wheel; default HPC_JUPYTER_PYTHON, else python3. */
   readonly python?: string;
   readonly signal?: AbortSignal;
@@ -140,21 +147,30 @@ async function buildWheel(
       filter: (p) => !p.includes('__pycache__'),
     });
     const out = path.join(work, 'out');
+    const script = options.wheelScript ?? WHEEL_SCRIPT;
     const pip = [python, '-m', 'pip', 'wheel', '--no-deps', '--disable-pip-version-check'];
-    // Offline first, with the setuptools already there; then with an isolated build (an index).
-    try {
-      await run([...pip, '--no-build-isolation', '--wheel-dir', out, copy], options.signal);
-    } catch {
-      try {
-        await run([...pip, '--wheel-dir', out, copy], options.signal);
-      } catch (error) {
-        throw new JobWheelError(
-          `Could not build the job wheel from ${source} with ${python}: ${error instanceof Error ? error.message : String(error)}`,
-          {
-            hint: 'Install setuptools for that Python, or set HPC_JUPYTER_PYTHON to one that has it.',
-          },
-        );
-      }
+    // The repository's writer first (offline, seconds); then pip with the setuptools already
+    // there; then pip with an isolated build, which needs an index.
+    const attempts = [
+      ...((await isFile(script)) ? [[python, script, path.join(copy, 'pyproject.toml'), out]] : []),
+      [...pip, '--no-build-isolation', '--wheel-dir', out, copy],
+      [...pip, '--wheel-dir', out, copy],
+    ];
+    let failure: string | undefined;
+    for (const argv of attempts) {
+      failure = await run(argv, options.signal).then(
+        () => undefined,
+        (error: unknown) => (error instanceof Error ? error.message : 'failed'),
+      );
+      if (failure === undefined) break;
+    }
+    if (failure !== undefined) {
+      throw new JobWheelError(
+        `Could not build the job wheel from ${source} with ${python}: ${failure}`,
+        {
+          hint: 'Install setuptools and wheel for that Python, or set HPC_JUPYTER_PYTHON to one that has them.',
+        },
+      );
     }
     const built = path.join(out, path.basename(target));
     if (!(await isFile(built))) {
