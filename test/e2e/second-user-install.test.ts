@@ -1,34 +1,32 @@
 /**
- * Second-user attack A2 of issue 14 (finding 2): one `jupyterlab install --sys-prefix` in a venv
- * both users run Jupyter from, as a site installs it for everybody. hpcjother plants the owner's
- * agent directory (and a listening socket in it) in the shared temp directory, then swaps it for
- * a symlink: the owner's `<base_url>hpc-jupyter/` route answers a refusal that says why, and the
- * planted listener counts 0 connections. Without a plant, each user's route starts and reaches
- * that user's own agent, in a directory the server made at start and nobody else can enter.
+ * Second-user attack A2 of issue 14 (finding 2), on the install a site makes for everybody: the
+ * wheels of `npm run dist` (hpc-jupyter and hpc-jupyter-job, copied alone into an empty
+ * directory) pip-installed by root into one venv both users run Jupyter from, whose prefix then
+ * holds the prebuilt extension (share/jupyter/labextensions) and the `hpc-jupyter` command; no
+ * repository path is on the users' PATH or PYTHONPATH. hpcjother plants the owner's agent
+ * directory (and a listening socket in it) in the shared temp directory, then swaps it for a
+ * symlink: the owner's `<base_url>hpc-jupyter/` route answers a refusal that says why, and the
+ * planted listener counts 0 connections. Without a plant, each user's route starts, with the
+ * venv's `hpc-jupyter`, and reaches that user's own agent, in a directory the server made at
+ * start and nobody else can enter.
  */
-import {
-  chmodSync,
-  cpSync,
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePorts } from '../../packages/core/src/kernel/kernel-client.testutil.js';
 import { asOther, asRoot, OWNER, run, spawnAs, uidOf, until, type UserProcess } from './as-user.js';
+import { cleanEnv, cmdlineOf, copyArtifacts, ensureDist } from './install-support.js';
 import { OTHER_USER } from './second-user.js';
-import { CLI, cli, REPO_ROOT } from './support.js';
+import { REPO_ROOT } from './support.js';
 
-const JOBS_VENV = process.env['HPC_JUPYTER_VENV'] ?? '/opt/hpc-jupyter/venv';
+/** The users' PATH: the shared venv's bin, then the system's (no repository path). */
+const systemPath = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 describe('A2: a shared --sys-prefix install routes each user to their own agent only', () => {
   let root: string;
   let venvPython: string;
+  let bin: string;
   let sharedTmp: string;
   let ownerUid: number;
   let otherUid: number;
@@ -37,66 +35,64 @@ describe('A2: a shared --sys-prefix install routes each user to their own agent 
   beforeAll(async () => {
     ownerUid = await uidOf(OWNER);
     otherUid = await uidOf(OTHER_USER);
+    await ensureDist();
     root = mkdtempSync('/tmp/hpcj-a2-');
     chmodSync(root, 0o755);
-    // A fresh venv, as a site would make one for everybody: it sees the jobs' venv's packages
-    // (Jupyter, jupyter-server-proxy) through a .pth file, has jupyter-server-proxy enabled in
-    // its own prefix, and gets hpc-jupyter's Python package installed by pip.
+    const artifacts = join(root, 'artifacts');
+    mkdirSync(artifacts);
+    const wheels = copyArtifacts(artifacts, ['jobWheel', 'clientWheel']);
+    // The administrator (root here) makes one venv for everybody and pip-installs the built
+    // wheels into it; the dependencies (jupyter-server, jupyter-server-proxy, a Node.js) come
+    // from the index (pip's cache), none from the repository or the jobs' venv.
+    const home = join(root, 'root-home');
+    mkdirSync(home);
+    const pipEnv = cleanEnv(systemPath, home);
     const venv = join(root, 'venv');
-    await run(['/usr/bin/python3', '-m', 'venv', '--without-pip', venv]);
-    venvPython = join(venv, 'bin', 'python');
-    const site = (
-      await run([venvPython, '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'])
-    ).trim();
-    const jobsSite = (
-      await run([
-        join(JOBS_VENV, 'bin', 'python'),
-        '-c',
-        'import sysconfig; print(sysconfig.get_paths()["purelib"])',
-      ])
-    ).trim();
-    writeFileSync(join(site, 'hpcj-jobs-venv.pth'), `${jobsSite}\n`);
-    cpSync(join(JOBS_VENV, 'etc', 'jupyter'), join(venv, 'etc', 'jupyter'), { recursive: true });
-    const pkg = join(root, 'pkg');
-    mkdirSync(pkg);
-    cpSync(join(REPO_ROOT, 'templates/python/pyproject.toml'), join(pkg, 'pyproject.toml'));
-    cpSync(join(REPO_ROOT, 'templates/python/hpc_jupyter'), join(pkg, 'hpc_jupyter'), {
-      recursive: true,
-    });
-    await run([
-      join(JOBS_VENV, 'bin', 'pip'),
-      'install',
-      '--quiet',
-      '--disable-pip-version-check',
-      '--no-deps',
-      '--target',
-      site,
-      pkg,
-    ]);
-    const built = join(REPO_ROOT, 'packages/jupyterlab-ext/labextension/package.json');
-    if (!existsSync(built)) {
-      await run([
-        process.execPath,
-        join(REPO_ROOT, 'packages/jupyterlab-ext/scripts/build-labextension.mjs'),
-      ]);
-    }
-    // The administrator (root here) installs once, for everybody.
-    const installed = await cli([
-      'jupyterlab',
-      'install',
-      '--sys-prefix',
-      '--python',
+    bin = join(venv, 'bin');
+    await run(['env', '-i', ...envArgs(pipEnv), '/usr/bin/python3', '-m', 'venv', venv]);
+    venvPython = join(bin, 'python');
+    const started = Date.now();
+    await run(
+      [
+        'env',
+        '-i',
+        ...envArgs(pipEnv),
+        venvPython,
+        '-m',
+        'pip',
+        'install',
+        '--quiet',
+        '--disable-pip-version-check',
+        '--no-input',
+        '--find-links',
+        artifacts,
+        wheels.jobWheel,
+        wheels.clientWheel,
+      ],
+      600_000,
+    );
+    console.log(
+      `pip install of the two wheels into the shared venv: ${String(Date.now() - started)} ms`,
+    );
+    // Installed into the venv's prefix by pip alone: the extension, the route, the command.
+    expect(
+      existsSync(join(venv, 'share/jupyter/labextensions/@hpc-jupyter/jupyterlab/install.json')),
+    ).toBe(true);
+    const route = await run([
       venvPython,
-      '--json',
+      '-c',
+      'import importlib.metadata as m, hpc_jupyter.serverproxy as s; ' +
+        'print(s.__file__); print([e.value for e in m.entry_points(group="jupyter_serverproxy_servers")])',
     ]);
-    expect(installed.code, installed.stderr).toBe(0);
-    expect(JSON.parse(installed.stdout)).toMatchObject({ routeRegistered: true });
+    expect(route.startsWith(`${venv}/`), route).toBe(true);
+    expect(route).toContain('hpc_jupyter.serverproxy:setup_hpc_jupyter');
+    expect(route).not.toContain(REPO_ROOT);
     await run(['chmod', '-R', 'a+rX', root]);
     // The machine's shared temp directory, as /tmp is: world-writable and sticky.
     sharedTmp = join(root, 'tmp');
     mkdirSync(sharedTmp);
     chmodSync(sharedTmp, 0o1777);
-  }, 300_000);
+  }, 900_000);
 
   afterAll(async () => {
     for (const s of servers) await s.stop();
@@ -108,8 +104,8 @@ describe('A2: a shared --sys-prefix install routes each user to their own agent 
         '--',
         'env',
         `TMPDIR=${sharedTmp}`,
-        process.execPath,
-        CLI,
+        `PATH=${bin}:${systemPath}`,
+        join(bin, 'hpc-jupyter'),
         'agent',
         'stop',
       ]);
@@ -124,12 +120,13 @@ describe('A2: a shared --sys-prefix install routes each user to their own agent 
     const [port] = (await freePorts(1)) as [number];
     const token = randomBytes(16).toString('hex');
     const home = (await asRoot(['runuser', '-u', user, '--', 'printenv', 'HOME'])).stdout.trim();
+    // No HPC_JUPYTER_COMMAND: the route starts the agent with the `hpc-jupyter` on PATH, the
+    // venv's, as a user who activated the venv has it.
     const env: NodeJS.ProcessEnv = {
-      PATH: process.env['PATH'],
+      PATH: `${bin}:${systemPath}`,
       LANG: 'C.UTF-8',
       TMPDIR: sharedTmp,
       JUPYTER_TOKEN: token,
-      HPC_JUPYTER_COMMAND: `${process.execPath} ${CLI}`,
       HPC_JUPYTER_AGENT_IDLE_SECONDS: '120',
     };
     const proc = spawnAs(
@@ -242,6 +239,10 @@ describe('A2: a shared --sys-prefix install routes each user to their own agent 
       const pid = Number(answered.body['pid']);
       const status = readFileSync(`/proc/${String(pid)}/status`, 'utf8');
       expect(/^Uid:\s+(\d+)/m.exec(status)?.[1]).toBe(String(uid));
+      // The agent is the built wheel's bundle, started by the venv's `hpc-jupyter`.
+      expect(cmdlineOf(pid).join(' ')).toMatch(
+        new RegExp(`^\\S*node \\S*/venv/lib/python3[.0-9]*/site-packages/hpc_jupyter_app/cli/`),
+      );
       expect(lstatSync(join(dir, 'agent.sock')).uid).toBe(uid);
     }
     const ownerDir = join(sharedTmp, `hpc-jupyter-${String(ownerUid)}`);
@@ -254,3 +255,8 @@ describe('A2: a shared --sys-prefix install routes each user to their own agent 
     expect(plant.stderr).toMatch(/Permission denied/);
   }, 180_000);
 });
+
+/** `NAME=VALUE` arguments of `env -i` for an environment. */
+function envArgs(env: Record<string, string>): string[] {
+  return Object.entries(env).map(([name, value]) => `${name}=${value}`);
+}
