@@ -134,6 +134,17 @@ describe('the npm package, installed with npm install -g into a fresh prefix', (
     expect(argv).not.toContain(REPO_ROOT);
   });
 
+  it('points at the Python package for the JupyterLab extension, which it does not carry', async () => {
+    const installed = await run(
+      command,
+      ['jupyterlab', 'install', '--prefix', join(root, 'jupyter-prefix')],
+      base,
+    );
+    expect(installed.code).not.toBe(0);
+    expect(installed.stderr).toMatch(/pip install hpc-jupyter/);
+    expect(installed.stderr).not.toMatch(/npm run build:labextension/);
+  });
+
   it("runs a job on the local cluster with the package's own job scripts", async () => {
     const ran = await run(command, ['run', '--cluster', 'local', '--', 'echo', 'hello from npm'], {
       ...agentEnv,

@@ -171,9 +171,15 @@ export async function installJupyterlab(
   try {
     await stat(built);
   } catch (cause) {
+    // An installed hpc-jupyter (the npm package, the .vsix) has no extension to copy: the
+    // Python package brings it prebuilt. A checkout has the extension's sources to build.
+    const checkout = await exists(path.join(source, '..', 'package.json'));
     throw new HpcError(`The JupyterLab extension is not built: ${built} is missing.`, {
       cause,
-      hint: 'Build it with `npm run build:labextension -w packages/jupyterlab-ext`.',
+      hint: checkout
+        ? 'Build it with `npm run build:labextension -w packages/jupyterlab-ext`.'
+        : "Install hpc-jupyter's Python package into the environment that runs JupyterLab " +
+          '(`pip install hpc-jupyter`): it brings the extension prebuilt, and the route to the agent.',
     });
   }
   const dataDir = await dataDirFor(location, env);
