@@ -133,7 +133,8 @@ def metadata(project, tool, version, readme_root):
             marker = 'extra == "%s"' % extra
             if ";" in req:
                 spec, _, other = req.partition(";")
-                lines.append("Requires-Dist: %s; (%s) and %s" % (spec.strip(), other.strip(), marker))
+                spec, other = spec.strip(), other.strip()
+                lines.append("Requires-Dist: %s; (%s) and %s" % (spec, other, marker))
             else:
                 lines.append("Requires-Dist: %s; %s" % (req, marker))
     body = ""
