@@ -21,6 +21,7 @@ import { SessionStore } from '../sessions/session-store.js';
 import { type LeaseStore, SessionLeases } from './session-leases.js';
 import { proxiedSessionId, SessionProxy } from './session-proxy.js';
 import { clearStaleSocket, ensurePrivateDir } from './socket-path.js';
+import { isUiLinkUrl, redactUiLink, UiLinks } from './ui-links.js';
 
 /**
  * How long a client may take to send a request's headers, and the whole request. Clients are on
@@ -38,7 +39,10 @@ const CLIENT_ERRORS: Readonly<Record<string, readonly [RefusalStatus, string]>> 
 };
 const CLIENT_ERROR_HINT = 'The agent takes small, complete HTTP/1.1 requests sent at once.';
 
-export interface AgentServerOptions extends Omit<RouteDeps, 'events' | 'startedAt' | 'leases'> {
+export interface AgentServerOptions extends Omit<
+  RouteDeps,
+  'events' | 'startedAt' | 'leases' | 'uiLinks'
+> {
   readonly socketPath: string;
   readonly startedAt?: number;
   readonly heartbeatMs?: number;
@@ -53,6 +57,7 @@ export class AgentServer {
   readonly router: Router;
   readonly events: EventStream;
   readonly leases: SessionLeases;
+  readonly uiLinks = new UiLinks();
   private readonly proxy: SessionProxy;
   private readonly server: http.Server;
   private readonly unsubscribe: (() => void)[] = [];
@@ -91,10 +96,11 @@ export class AgentServer {
         ...options,
         events: this.events,
         leases: this.leases,
+        uiLinks: this.uiLinks,
         startedAt: options.startedAt ?? Date.now(),
       }),
     );
-    this.proxy = new SessionProxy(options.sessions);
+    this.proxy = new SessionProxy(options.sessions, { links: this.uiLinks });
     this.server = http.createServer(
       {
         headersTimeout: options.timeouts?.headersMs ?? HEADERS_TIMEOUT_MS,
@@ -110,12 +116,12 @@ export class AgentServer {
       const refused = refusal(req.method ?? 'GET', req.headers, 'proxy');
       if (refused !== undefined) {
         this.log.warn(
-          `refused upgrade ${req.method ?? '?'} ${pathOnly(req.url)}: ${refused.message}`,
+          `refused upgrade ${req.method ?? '?'} ${redactUiLink(pathOnly(req.url))}: ${refused.message}`,
         );
         writeSocketError(socket, refused);
         return;
       }
-      if (proxiedSessionId(req.url) === undefined) {
+      if (proxiedSessionId(req.url) === undefined && !isUiLinkUrl(req.url)) {
         writeSocketError(socket, new NotFoundError(`Nothing to upgrade at ${req.url ?? '/'}.`));
         return;
       }
@@ -164,6 +170,11 @@ export class AgentServer {
       const record = this.options.sessions.get(id);
       return record !== undefined && !isFinal(record.state);
     });
+    this.unsubscribe.push(
+      this.options.sessions.onEvent((e) => {
+        this.uiLinks.onEvent(e);
+      }),
+    );
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         reject(
@@ -210,11 +221,13 @@ export class AgentServer {
       return;
     }
     const method = req.method ?? 'GET';
-    const proxied = proxiedSessionId(raw) !== undefined;
+    const proxied = proxiedSessionId(raw) !== undefined || isUiLinkUrl(raw);
     const refused = refusal(method, req.headers, url.pathname.startsWith('/v1/') ? 'api' : 'proxy');
     if (refused !== undefined) {
       // Logged so that the user can see a page trying (the path: ids, never the query).
-      this.log.warn(`refused ${method} ${url.pathname} ${refused.status}: ${refused.message}`);
+      this.log.warn(
+        `refused ${method} ${redactUiLink(url.pathname)} ${refused.status}: ${refused.message}`,
+      );
       sendError(res, refused);
       return;
     }
@@ -249,6 +262,7 @@ export class AgentServer {
     // no session is stopped for it. The store keeps them: the next agent waits for their
     // launchers to lease them again, and stops those whose launchers are gone.
     this.leases.dispose();
+    this.uiLinks.clear();
     const closed = new Promise<void>((resolve) => {
       this.server.close(() => {
         resolve();

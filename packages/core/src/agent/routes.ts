@@ -16,6 +16,8 @@ import { leaseRoutes } from './routes-leases.js';
 import { sessionRoutes } from './routes-sessions.js';
 import type { SessionLeases } from './session-leases.js';
 import type { TemplateCatalog } from './template-catalog.js';
+import { uiLinkRoutes } from './routes-ui-links.js';
+import type { UiLinks } from './ui-links.js';
 
 /** The part of ClusterConnections the routes use (site info for forms and the site route). */
 export interface AgentClusterSource {
@@ -31,6 +33,8 @@ export interface RouteDeps {
   readonly events: EventStream;
   /** Sessions tied to a client's life (kernel launchers). */
   readonly leases: SessionLeases;
+  /** Capability links to web UIs (the JupyterLab panel's sandboxed frame). */
+  readonly uiLinks: UiLinks;
   readonly version: string;
   /** Date.now() when the agent started. */
   readonly startedAt: number;
@@ -45,6 +49,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
     ...sessionRoutes(deps),
     ...leaseRoutes(deps),
     ...kernelspecRoutes(deps),
+    ...uiLinkRoutes(deps),
   ];
 }
 

@@ -22,6 +22,7 @@ import { HpcError, NotFoundError, NotReadyError } from '../errors.js';
 import { isFinal } from '../schedulers/types.js';
 import type { SessionAccess, SessionService } from '../sessions/types.js';
 import { sendError, statusFor, writeSocketError } from './http-json.js';
+import { isUiLinkUrl, uiLinkTarget, type UiLinks } from './ui-links.js';
 
 export const PROXY_PREFIX = '/sessions/';
 /** `/endpoints/{id}/{name}/...`: one named endpoint of a session, served at its root. */
@@ -100,18 +101,22 @@ export function endToEndHeaders(headers: IncomingHttpHeaders): IncomingHttpHeade
 export interface SessionProxyOptions {
   /** The endpoint proxied; the Jupyter server unless a test says otherwise. */
   readonly endpoint?: string;
+  /** Capability links to web UIs (`/ui/<link>/...`, see ui-links.ts); none served without. */
+  readonly links?: UiLinks;
 }
 
 export class SessionProxy {
   private readonly agent = new http.Agent({ keepAlive: true });
   private readonly upgraded = new Set<Socket>();
   private readonly endpoint: string;
+  private readonly links: UiLinks | undefined;
 
   constructor(
     private readonly sessions: SessionService,
     options: SessionProxyOptions = {},
   ) {
     this.endpoint = options.endpoint ?? 'jupyter';
+    this.links = options.links;
   }
 
   /** Open WebSocket (upgraded) connections: activity the agent counts against idling. */
@@ -160,11 +165,35 @@ export class SessionProxy {
     url: string | undefined,
     signal?: AbortSignal,
   ): Promise<{ access: SessionAccess; target: ProxiedTarget; authorization?: string }> {
+    if (isUiLinkUrl(url)) {
+      const linked = this.links === undefined ? undefined : uiLinkTarget(url ?? '', this.links);
+      // The link is a secret: no message names it.
+      if (linked === undefined) {
+        throw new NotFoundError('No web UI at this link: it is unknown, expired or revoked.', {
+          hint: 'Open the UI again from the HPC sidebar; its links end with the tab or session.',
+        });
+      }
+      return this.resolve(linked, url, signal);
+    }
     const target = proxiedTarget(url);
-    const id = target?.id;
-    const session = id === undefined ? undefined : this.sessions.get(id);
-    if (target === undefined || id === undefined || session === undefined) {
+    if (target === undefined) {
       throw new NotFoundError(`No session at ${url ?? '/'}.`, {
+        hint: 'Only /sessions/{id}/ and /endpoints/{id}/{endpoint}/ of a known session are proxied.',
+      });
+    }
+    return this.resolve(target, url, signal);
+  }
+
+  private async resolve(
+    target: ProxiedTarget,
+    url: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<{ access: SessionAccess; target: ProxiedTarget; authorization?: string }> {
+    const id = target.id;
+    const session = this.sessions.get(id);
+    if (session === undefined) {
+      const where = isUiLinkUrl(url) ? `for this link (${id})` : `at ${url ?? '/'}`;
+      throw new NotFoundError(`No session ${where}.`, {
         hint: 'Only /sessions/{id}/ and /endpoints/{id}/{endpoint}/ of a known session are proxied.',
       });
     }
