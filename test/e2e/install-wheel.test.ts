@@ -10,10 +10,20 @@
  * `pip install` to a working sidebar. Screenshots go to .artifacts/install-wheel/.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AgentClient } from '../../packages/core/src/agent/agent-client.js';
+import { agentSocketPath } from '../../packages/core/src/agent/socket-path.js';
 import { isFinal, type SessionState } from '../../packages/core/src/schedulers/types.js';
 import { startJupyter, type JupyterProcess } from './jupyter-server.js';
 import { launchChromium } from './jupyterlab-support.js';
@@ -39,6 +49,7 @@ let lab: JupyterProcess | undefined;
 let browser: Browser | undefined;
 let page: Page;
 let pipStarted = 0;
+let configFile: string;
 
 interface Ran {
   code: number;
@@ -71,6 +82,7 @@ const sidebar = () => page.locator('#hpc-jupyter-sidebar');
 
 beforeAll(async () => {
   const cluster = await testCluster();
+  configFile = cluster.configFile;
   await ensureDist();
   mkdirSync(SHOTS, { recursive: true });
   root = mkdtempSync('/tmp/hpcj-install-wheel-');
@@ -183,6 +195,46 @@ describe('the wheels installed with pip into a fresh venv, no repository in sigh
     // The exit code is the bundle's.
     const bad = await hpcJupyter(['no-such-command'], noNode);
     expect(bad.code).toBe(2);
+    // What it starts runs on that same Node.js: the agent, and the kernel launcher of a
+    // kernelspec it installs (into a copy of the config: install writes the profile there).
+    const wheelNode = node.stdout.trim();
+    const templates = await hpcJupyter(['templates', '--json'], noNode);
+    expect(templates.code, templates.stderr).toBe(0);
+    const health = await new AgentClient(agentSocketPath(noNode)).health();
+    expect(cmdlineOf(health.pid).slice(0, 1)).toEqual([wheelNode]);
+    const stopped = await hpcJupyter(['agent', 'stop'], noNode);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    const config = join(root, 'clusters.yaml');
+    copyFileSync(configFile, config);
+    const spec = await hpcJupyter(
+      [
+        'kernelspec',
+        'install',
+        'wheelkernel',
+        '--cluster',
+        'testlab',
+        '--template',
+        'kernel',
+        '--name',
+        'Wheel kernel',
+        '--prefix',
+        join(root, 'kernels'),
+      ],
+      { ...noNode, HPC_JUPYTER_CONFIG: config },
+    );
+    expect(spec.code, spec.stderr).toBe(0);
+    const kernel = JSON.parse(
+      readFileSync(
+        join(root, 'kernels/share/jupyter/kernels/hpcj-wheelkernel/kernel.json'),
+        'utf8',
+      ),
+    ) as { argv: string[] };
+    expect(kernel.argv[0]).toBe(wheelNode);
+    expect(kernel.argv[1]).toMatch(
+      new RegExp(
+        `^${venv}/lib/python3[.0-9]*/site-packages/hpc_jupyter_app/cli/runtime/packages/core/dist/kernel/kernel-main\\.js$`,
+      ),
+    );
   });
 
   it('has the prebuilt extension enabled, as `jupyter labextension list` says', async () => {
