@@ -25,6 +25,15 @@ import type {
 /** The proxy path jupyter-server-proxy serves the agent under (see `hpc-jupyter jupyterlab`). */
 export const PROXY_NAME = 'hpc-jupyter';
 
+/** The Jupyter server route (hpc_jupyter/ui_route.py) that serves web UIs by capability link. */
+export const UI_ROUTE_NAME = 'hpc-jupyter-ui';
+
+/** The answer to `POST /v1/sessions/{id}/endpoints/{endpoint}/ui-link`. */
+export interface UiLinkResponse {
+  readonly link: string;
+  readonly idleSeconds: number;
+}
+
 export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
 
 /** The header the agent wants on every state-changing request (core's request-guard.ts). */
@@ -123,6 +132,29 @@ export class AgentApi {
   endpointUrl(id: string, endpoint: string, path = '/'): string {
     const rest = path.startsWith('/') ? path : `/${path}`;
     return `${this.agentUrl}endpoints/${enc(id)}/${enc(endpoint)}${rest}`;
+  }
+
+  /**
+   * A capability link to one of a session's web UIs, for the panel's sandboxed frame
+   * (dashboard-panel.ts): 256 random bits the agent makes and keeps in memory, which end when
+   * revoked, when the session ends, or after `idleSeconds` unused.
+   */
+  uiLink(id: string, endpoint: string): Promise<UiLinkResponse> {
+    return this.call('POST', `v1/sessions/${enc(id)}/endpoints/${enc(endpoint)}/ui-link`);
+  }
+
+  /**
+   * Where a link's UI is: `<base_url>hpc-jupyter-ui/<link><path>`, the Jupyter server extension
+   * `hpc_jupyter.ui_route`, which admits a request by its link alone (no cookie, no login).
+   */
+  uiLinkUrl(link: string, path = '/'): string {
+    const rest = path.startsWith('/') ? path : `/${path}`;
+    return `${this.baseUrl}${UI_ROUTE_NAME}/${enc(link)}${rest}`;
+  }
+
+  /** Ends a link (its panel closed); the link goes in the body, never in a path. */
+  async revokeUiLink(link: string): Promise<void> {
+    await this.call('POST', 'v1/ui-links/revoke', { link });
   }
 
   /** Saves a kernel template + cluster + parameters as a profile and installs its kernelspec. */

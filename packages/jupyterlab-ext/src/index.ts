@@ -249,7 +249,9 @@ const plugin: JupyterFrontEndPlugin<IHpcJupyter> = {
           endpoint: d.endpoint,
           label: d.label,
           sessionTitle: s.title,
-          url: api.endpointUrl(s.id, d.endpoint, d.path),
+          path: d.path,
+          api,
+          notify,
         });
         shell.add(panel, 'main', { mode: 'split-right' });
         shell.activateById(panel.id);
