@@ -3,7 +3,7 @@
  * extension installed by `hpc-jupyter jupyterlab install`, driven in Debian's Chromium with
  * playwright-core, on the 4-node Slurm test cluster. Dask on 4 nodes from the launch form, its
  * client inserted into a notebook (button and drag), a pi cell run on the cluster, the Dask
- * dashboard in a main-area panel through the agent's endpoint proxy, a page reload, scale from the
+ * dashboard in a sandboxed main-area panel (opaque origin) by a capability link, a page reload, scale from the
  * card, stop; an ipyparallel cluster scaled from its card too; then a kernel installed from the
  * sidebar and started from the Launcher without reloading the page.
  * Screenshots of every step go to .artifacts/jupyterlab/ (prefixed "engines-").
@@ -339,19 +339,100 @@ describe('engines from the HPC sidebar in a real JupyterLab on the Slurm test cl
     await shot('dask-card-dropped');
   }, 120_000);
 
-  it('opens the Dask dashboard in a main-area panel through the proxy, and it renders', async () => {
+  it('opens the Dask dashboard in a sandboxed, opaque-origin panel by a link, and it streams live data', async () => {
+    const panelId = `hpc-jupyter-dashboard-${sessionId}-dashboard`;
+    // Bokeh's WebSocket, through the link route: how many messages the dashboard got.
+    let wsMessages = 0;
+    let wsUrl = '';
+    page.on('websocket', (ws) => {
+      if (!ws.url().includes('/hpc-jupyter-ui/')) return;
+      wsUrl = ws.url();
+      ws.on('framereceived', () => {
+        wsMessages++;
+      });
+    });
     await card(sessionId).locator('button[data-action="dashboard"]').click();
-    const panel = page.locator(`#hpc-jupyter-dashboard-${sessionId}-dashboard`);
+    const panel = page.locator(`#${panelId}`);
     await panel.waitFor();
-    const src = (await panel.locator('iframe').getAttribute('src')) ?? '';
-    expect(src).toMatch(new RegExp(`/hpc-jupyter/endpoints/${sessionId}/dashboard/status$`));
+    const iframe = panel.locator('iframe');
+    await expect
+      .poll(async () => (await iframe.getAttribute('src')) ?? '')
+      .toMatch(/hpc-jupyter-ui/);
+    const src = (await iframe.getAttribute('src')) ?? '';
+    const link = new RegExp(`^${labUrl}hpc-jupyter-ui/([A-Za-z0-9_-]{43})/status$`).exec(src)?.[1];
+    expect(link, src).toBeDefined();
     expect(src).not.toMatch(/token/);
-    const frame = page.frameLocator(`#hpc-jupyter-dashboard-${sessionId}-dashboard iframe`);
-    // Bokeh draws its plots on canvases once its WebSocket (through the proxy too) is up.
+    expect(await iframe.getAttribute('sandbox')).toBe('allow-scripts allow-forms allow-popups');
+    expect(await iframe.getAttribute('referrerpolicy')).toBe('no-referrer');
+    const frame = page.frameLocator(`#${panelId} iframe`);
+    // Bokeh draws its plots on canvases once its WebSocket (through the link route) is up.
     await frame.locator('canvas').first().waitFor({ state: 'visible', timeout: 120_000 });
     await expect(frame.locator('a', { hasText: 'Workers' }).count()).resolves.toBeGreaterThan(0);
-    await page.waitForTimeout(1500);
+    expect(wsUrl).toContain(`/hpc-jupyter-ui/${link ?? ''}/status/ws`);
+    // Live: the scheduler keeps pushing updates over the WebSocket.
+    const before = wsMessages;
+    await page.waitForTimeout(3000);
+    expect(wsMessages).toBeGreaterThan(before);
     await shot('dask-dashboard');
+
+    // The page cannot reach into the frame, nor the frame out: its origin is opaque.
+    const fromPage = await page.evaluate((id) => {
+      const f = document.querySelector(`#${id} iframe`) as HTMLIFrameElement;
+      return { document: f.contentDocument === null, window: f.contentWindow !== null };
+    }, panelId);
+    expect(fromPage).toEqual({ document: true, window: true });
+    const dashboard = page.frames().find((f) => f.url().includes('/hpc-jupyter-ui/'));
+    if (dashboard === undefined) throw new Error('no dashboard frame');
+    const probe = await dashboard.evaluate(async (base: string) => {
+      const attempt = (url: string): Promise<string> =>
+        fetch(url, { credentials: 'include' }).then(
+          async (r) => `status ${r.status}: ${(await r.text()).slice(0, 80)}`,
+          () => 'blocked',
+        );
+      const denied = (read: () => unknown): string => {
+        try {
+          return `read ${String(read())}`;
+        } catch {
+          return 'denied';
+        }
+      };
+      return {
+        origin: window.origin,
+        cookie: denied(() => document.cookie),
+        parent: denied(() => window.parent.document.title),
+        storage: denied(() => window.localStorage.length),
+        jupyterApi: await attempt(`${base}api/contents`),
+        jupyterStatus: await attempt(`${base}api/status`),
+        agent: await attempt(`${base}hpc-jupyter/v1/sessions`),
+        own: await fetch(location.href).then(
+          (r) => r.status,
+          () => 'blocked',
+        ),
+      };
+    }, labUrl);
+    expect(probe).toEqual({
+      origin: 'null',
+      cookie: 'denied',
+      parent: 'denied',
+      storage: 'denied',
+      jupyterApi: 'blocked',
+      jupyterStatus: 'blocked',
+      agent: 'blocked',
+      own: 200,
+    });
+
+    // Closing the tab revokes its link.
+    const linkUrl = `${labUrl}hpc-jupyter-ui/${link ?? ''}/status`;
+    expect((await fetch(linkUrl)).status).toBe(200);
+    await page.evaluate((id) => {
+      const app = (
+        window as unknown as {
+          jupyterapp: { shell: { widgets(area: string): Iterable<{ id: string; close(): void }> } };
+        }
+      ).jupyterapp;
+      for (const w of app.shell.widgets('main')) if (w.id === id) w.close();
+    }, panelId);
+    await expect.poll(async () => (await fetch(linkUrl)).status, { timeout: 10_000 }).toBe(404);
   }, 240_000);
 
   it('reloads the page while the cluster runs: still listed, dashboard still opens', async () => {

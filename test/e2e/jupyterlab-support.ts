@@ -4,6 +4,7 @@
  * JupyterLab then runs in, and Debian's Chromium started the way this machine allows.
  */
 import { execFile } from 'node:child_process';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { chromium, type Browser } from 'playwright-core';
@@ -34,8 +35,28 @@ export async function installLabExtension(
     ...env,
     PATH: `${VENV_BIN}:${process.env.PATH ?? ''}`,
     JUPYTER_PATH: join(prefix, 'share', 'jupyter'),
-    JUPYTER_CONFIG_PATH: join(prefix, 'etc', 'jupyter'),
     JUPYTER_RUNTIME_DIR: join(prefix, 'runtime'),
+    ...enableUiRoute(prefix),
+  };
+}
+
+/**
+ * The environment for a Jupyter server with this tree's hpc_jupyter (PYTHONPATH) and its web UI
+ * link route enabled the way a pip install enables it: the package's own
+ * `jupyter_server_config.d/hpc_jupyter.json`, here copied into `<prefix>/etc/jupyter`.
+ */
+export function enableUiRoute(prefix: string): Record<string, string> {
+  const source = join(REPO_ROOT, 'templates', 'python');
+  const configDir = join(prefix, 'etc', 'jupyter', 'jupyter_server_config.d');
+  mkdirSync(configDir, { recursive: true });
+  copyFileSync(
+    join(source, 'hpc_jupyter', 'jupyter_server_config.d', 'hpc_jupyter.json'),
+    join(configDir, 'hpc_jupyter.json'),
+  );
+  const before = process.env['PYTHONPATH'];
+  return {
+    PYTHONPATH: before === undefined || before === '' ? source : `${source}:${before}`,
+    JUPYTER_CONFIG_PATH: join(prefix, 'etc', 'jupyter'),
   };
 }
 
