@@ -234,6 +234,30 @@ print(json.dumps({"pi": 4.0 * count / NUM_SAMPLES, "hosts": hosts, "python": sys
     }
   }, 900_000);
 
+  it('a failed rebuild leaves the environment and the config as they were', async () => {
+    const before = readFileSync(configFile, 'utf8');
+    const stamp = ['stat', '-c', '%Y %i', `${venv}/.hpc-jupyter-setup.json`];
+    const marker = (await remote(stamp)).trim();
+    // A wheelhouse that asks for a project the environment lacks, in a wheel pip cannot read.
+    const broken = join(root, 'broken-wheelhouse');
+    mkdirSync(broken);
+    writeFileSync(join(broken, 'zzz_broken-1.0-py3-none-any.whl'), 'not a zip file');
+    const result = await cli(
+      ['setup', '--cluster', 'testlab', '--create-venv', venv, '--wheelhouse', broken],
+      env,
+      300_000,
+    );
+    expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(1);
+    expect(result.stdout).toContain('missing zzz-broken');
+    expect(result.stderr).toContain('Installing into the new environment failed');
+    expect(readFileSync(configFile, 'utf8')).toBe(before);
+    expect((await remote(stamp)).trim()).toBe(marker);
+    expect((await remote(['ls', '-A', remoteDir])).trim().split('\n').sort()).toEqual([
+      'bare',
+      'venv',
+    ]);
+  }, 300_000);
+
   it('running setup again changes nothing and says so', async () => {
     const before = readFileSync(configFile, 'utf8');
     const marker = (

@@ -106,6 +106,15 @@ export async function setupCommand(argv: readonly string[]): Promise<ExitCode> {
   process.once('SIGINT', () => {
     controller.abort(new Error('interrupted'));
   });
+  // A connection that ends without answering leaves nothing to wait for, and Node would exit 0
+  // as if setup had finished: say it did not.
+  const unfinished = (): void => {
+    process.stderr.write(
+      'hpc-jupyter: setup stopped before it finished (a connection to the cluster ended without an answer); nothing was changed in the config. Run it again.\n',
+    );
+    process.exitCode = EXIT.error;
+  };
+  process.once('beforeExit', unfinished);
   const ctx = await withClusters(createContext(controller.signal));
   try {
     const { signal } = ctx;
@@ -168,6 +177,7 @@ export async function setupCommand(argv: readonly string[]): Promise<ExitCode> {
     }
     return EXIT.ok;
   } finally {
+    process.off('beforeExit', unfinished);
     await ctx.clusters.close();
   }
 }
