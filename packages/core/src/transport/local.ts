@@ -11,6 +11,7 @@ import net from 'node:net';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { AbortedError, CommandError, throwIfAborted, TimeoutError } from '../errors.js';
 import { refuseOtherUsers } from './peer-guard.js';
+import { coalesceWrites } from './ssh-write-coalesce.js';
 import { tlsUpstream } from './tls-upstream.js';
 import type {
   FileOptions,
@@ -194,6 +195,8 @@ export class LocalTransport implements Transport {
       client.on('error', drop).on('close', drop);
       upstream.on('error', drop).on('close', drop);
       plain.on('error', drop);
+      // Several TLS records decrypted from one read reach the client in one write.
+      coalesceWrites(client);
       client.pipe(upstream);
       upstream.pipe(client);
       client.resume();

@@ -15,6 +15,7 @@ import type { Duplex } from 'node:stream';
 import { SshError, throwIfAborted } from '../errors.js';
 import { refuseOtherUsers } from './peer-guard.js';
 import type { SshConnection } from './ssh-connect.js';
+import { coalesceWrites } from './ssh-write-coalesce.js';
 import { tlsUpstream } from './tls-upstream.js';
 import type { ForwardTls, PortForward } from './types.js';
 
@@ -143,6 +144,9 @@ export class LocalForward implements PortForward {
               secure.on('close', () => socket.destroy());
               upstream = secure;
             }
+            // What the far end sent in one go (several TLS records or SSH packets read at once:
+            // a kernel's status and output) reaches the client in one write, not one each.
+            coalesceWrites(socket);
             socket.pipe(upstream).pipe(socket);
             socket.resume();
           },

@@ -10,6 +10,9 @@
  * other stream, such as a ProxyJump channel whose every write is a packet of the outer
  * connection, gets the pieces as one buffer). Nothing waits longer than the current tick.
  * Call it on a socket after `connect()`: net.Socket's connect() puts its prototype's write() back.
+ *
+ * The forwards use it on their local sockets too: TLS records decrypted from one read (a
+ * kernel's status and output, arriving together) reach the client in one write.
  */
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
