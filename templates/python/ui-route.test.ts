@@ -4,13 +4,14 @@
  * forwards HTTP and WebSockets (subprotocols too) to the agent's `/ui/<link>/` with no cookie,
  * credential, Origin or Referer of the browser and the prefix the browser sees as
  * X-Forwarded-Context; it answers no-referrer and no-store and passes on no Set-Cookie; it takes
- * no Jupyter login nor XSRF token but refuses a foreign Origin before reaching the agent; and the
- * server's log never holds the link. The real agent, UIs and browser are in
+ * no Jupyter login nor XSRF token but refuses a foreign Origin, dot segments and an agent
+ * directory others may enter (serverproxy's checks) before reaching the agent; and the server's
+ * log never holds the link. The real agent, UIs and browser are in
  * test/e2e/jupyterlab-engines.test.ts and test/e2e/second-user-ui-links.test.ts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp } from 'node:fs/promises';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -29,13 +30,15 @@ let agent: http.Server;
 let agentRequests = 0;
 let jupyter: ChildProcess | undefined;
 let base = '';
+let agentDir = '';
 let log = '';
 
 beforeAll(async () => {
   if (VENV === undefined) throw new Error('no job venv: run scripts/install');
   expect(LINK).toHaveLength(43);
   const runtime = await mkdtemp(path.join(tmpdir(), 'hpcj-ui-route-'));
-  await mkdir(path.join(runtime, 'hpc-jupyter'), { mode: 0o700 });
+  agentDir = path.join(runtime, 'hpc-jupyter');
+  await mkdir(agentDir, { mode: 0o700 });
   const wss = new WebSocketServer({
     noServer: true,
     handleProtocols: (protocols) => (protocols.has('bokeh') ? 'bokeh' : false),
@@ -263,6 +266,21 @@ describe('the hpc-jupyter-ui route of a Jupyter server', () => {
     expect(first.headers.origin).toBeUndefined();
     expect(messages[1]).toBe('ping-from-frame');
     ws.close();
+  });
+
+  it("refuses, without connecting, an agent directory others may enter (serverproxy's checks)", async () => {
+    await chmod(agentDir, 0o755);
+    const before = agentRequests;
+    try {
+      const r = await fetch(`${base}hpc-jupyter-ui/${LINK}/status`);
+      expect(r.status).toBe(503);
+      const body = (await r.json()) as { error: { message: string } };
+      expect(body.error.message).toMatch(/its mode is 0755, not 0700/);
+    } finally {
+      await chmod(agentDir, 0o700);
+    }
+    expect(agentRequests).toBe(before);
+    expect((await fetch(`${base}hpc-jupyter-ui/${LINK}/status`)).status).toBe(200);
   });
 
   it('never writes the link into the server log, and loads without an auth warning', async () => {

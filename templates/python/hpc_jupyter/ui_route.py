@@ -37,6 +37,7 @@ import urllib.parse
 from tornado import httpclient, ioloop, netutil, simple_httpclient, websocket
 from tornado.httputil import HTTPHeaders
 
+from . import agent as _agent
 from . import serverproxy as _serverproxy
 
 try:
@@ -191,7 +192,7 @@ class UiHandler(websocket.WebSocketHandler):
         """The checked agent socket, or raises Refused (or AgentError when none answers)."""
         relay = _serverproxy.Relay()
         if not relay.check():
-            raise _serverproxy._agent.AgentError(
+            raise _agent.AgentError(
                 "The hpc-jupyter agent is not running, so no UI link is live.",
                 hint="Open the UI again from the HPC sidebar (it starts the agent).",
                 kind="AgentUnreachable",
@@ -271,7 +272,7 @@ class UiHandler(websocket.WebSocketHandler):
             return
         try:
             socket_path = self._agent_socket()
-        except (_serverproxy.Refused, _serverproxy._agent.AgentError) as e:
+        except (_serverproxy.Refused, _agent.AgentError) as e:
             self._send_json_error(503, e.message, e.hint or "", "AgentRefused")
             return
         method = self.request.method
@@ -334,7 +335,7 @@ class UiHandler(websocket.WebSocketHandler):
             return
         try:
             socket_path = self._agent_socket()
-        except (_serverproxy.Refused, _serverproxy._agent.AgentError) as e:
+        except (_serverproxy.Refused, _agent.AgentError) as e:
             self._send_json_error(503, e.message, e.hint or "", "AgentRefused")
             return
         offered = self.request.headers.get("Sec-WebSocket-Protocol", "")
