@@ -30,7 +30,7 @@ import { KernelStateFile } from './kernel-state.js';
 import { KernelVoice } from './kernel-voice.js';
 import { CellNotices } from './cell-notices.js';
 import { WaitingRoom } from './waiting-room.js';
-import { RemoteKernel } from './remote-kernel.js';
+import { RemoteKernel, type RemoteEndpoints } from './remote-kernel.js';
 import type { LauncherBackend } from './session-link.js';
 import { describe, retry, withTimeout } from './launcher-util.js';
 import { LogLimiter } from './log-limiter.js';
@@ -47,6 +47,8 @@ import {
 
 /** How long the job is kept for the next launcher after a restart or a kernel death. */
 export const RESTART_HOLD_SECONDS = 60;
+/** How often a silent kernel's tunnels are asked for again (they move with a new agent). */
+const TUNNEL_CHECK_MS = 5000;
 /** How long a ready session's kernel may take to answer before we give up on it. */
 const CONNECT_TIMEOUT_MS = 180_000;
 
@@ -201,16 +203,7 @@ export class KernelLauncher {
     if (this.phase !== 'restarting') this.phase = 'connecting';
     try {
       const endpoints = await retry(() => backend.endpoints(record.id), 3, 2000);
-      const remote = new RemoteKernel({
-        endpoints,
-        factory: this.factory,
-        onReply: (channel, identity, frames) => {
-          this.fromKernel(channel, identity, frames);
-        },
-        onIopub: (frames) => {
-          this.fromKernelIopub(frames);
-        },
-      });
+      const remote = this.remoteAt(endpoints);
       this.remote = remote;
       const { session } = await remote.establish({
         timeoutMs: CONNECT_TIMEOUT_MS,
@@ -226,20 +219,58 @@ export class KernelLauncher {
         });
       this.log(`connected to the kernel in ${jobLabel(backend.scheduler, record)}`);
       this.flush();
-      remote.watchHeartbeat({
-        onSilent: (ms) => {
-          this.onSilent(ms);
-        },
-        onBack: () => {
-          void this.onBeatBack(remote);
-        },
-      });
+      this.watch(remote);
     } catch (error) {
       if (this.ending) return;
       this.problem(error);
       await this.kernelDied();
     } finally {
       this.connecting = false;
+    }
+  }
+
+  private remoteAt(endpoints: RemoteEndpoints): RemoteKernel {
+    return new RemoteKernel({
+      endpoints,
+      factory: this.factory,
+      onReply: (channel, identity, frames) => {
+        this.fromKernel(channel, identity, frames);
+      },
+      onIopub: (frames) => {
+        this.fromKernelIopub(frames);
+      },
+    });
+  }
+
+  private watch(remote: RemoteKernel): void {
+    remote.watchHeartbeat({
+      onSilent: (ms) => {
+        this.onSilent(ms);
+      },
+      onBack: () => {
+        void this.onBeatBack(remote);
+      },
+    });
+  }
+
+  /**
+   * While the heartbeat is silent, asks the agent every few seconds where the kernel's tunnels
+   * are: an agent that was killed and started again (by this launcher's lease) has new ones, and
+   * the old ports answer nothing. The connection moves to the new ones, with what it holds.
+   */
+  private async followTunnels(since: number): Promise<void> {
+    const backend = this.backend;
+    const id = this.record?.id;
+    if (backend === undefined || id === undefined) return;
+    while (this.silentSince === since && !this.isEnding()) {
+      await new Promise((resolve) => setTimeout(resolve, TUNNEL_CHECK_MS));
+      if (this.silentSince !== since || this.isEnding()) return;
+      const fresh = await backend.endpoints(id).catch(() => undefined);
+      const old = this.remote;
+      if (fresh === undefined || old === undefined || sameEndpoints(old.endpoints, fresh)) continue;
+      if (this.silentSince !== since || this.isEnding()) return;
+      this.log("the kernel's tunnels moved (a new agent): connecting through the new ones");
+      old.retarget(fresh);
     }
   }
 
@@ -254,6 +285,7 @@ export class KernelLauncher {
     this.silentSince = Date.now() - silentForMs;
     this.log(`no heartbeat from the kernel for ${Math.round(silentForMs / 1000)} s; reconnecting`);
     this.tellEveryone(disconnectedText(this.backend?.scheduler ?? '', this.record));
+    void this.followTunnels(this.silentSince);
   }
 
   /** Beats again: the same kernel (carry on) or one the job restarted (the old one died). */
@@ -571,4 +603,10 @@ export class KernelLauncher {
   private problem(error: unknown): void {
     this.log(`problem: ${describe(error)}`);
   }
+}
+
+function sameEndpoints(a: RemoteEndpoints, b: RemoteEndpoints): boolean {
+  return (Object.keys(a) as (keyof RemoteEndpoints)[]).every(
+    (channel) => a[channel] === b[channel],
+  );
 }

@@ -52,7 +52,10 @@ export class RemoteKernel {
   private hb: ZmtpConnector | undefined;
   private closed = false;
 
+  private where: RemoteEndpoints;
+
   constructor(private readonly options: RemoteKernelOptions) {
+    this.where = options.endpoints;
     this.sub = new ZmtpConnector(options.endpoints.iopub, {
       type: 'SUB',
       onMessage: (frames) => {
@@ -60,6 +63,27 @@ export class RemoteKernel {
         this.options.onIopub(frames);
       },
     });
+  }
+
+  /** Where it connects (the agent's tunnels). */
+  get endpoints(): RemoteEndpoints {
+    return this.where;
+  }
+
+  /**
+   * Connects through other tunnels from now on (a new agent made new ones): every socket moves,
+   * and what waits to be sent goes through the new ones.
+   */
+  retarget(endpoints: RemoteEndpoints): void {
+    if (this.closed) return;
+    this.where = endpoints;
+    this.sub.retarget(endpoints.iopub);
+    this.hb?.retarget(endpoints.hb);
+    for (const client of this.clients.values()) {
+      for (const channel of ['shell', 'control', 'stdin'] as const) {
+        client[channel].retarget(endpoints[channel]);
+      }
+    }
   }
 
   /** Sends a client's message (frames after its identity) to the kernel, unchanged. */
@@ -82,7 +106,7 @@ export class RemoteKernel {
     readonly signal?: AbortSignal;
   }): Promise<Established> {
     const waiting = new Map<string, (session: string) => void>();
-    const probe = new ZmtpConnector(this.options.endpoints.shell, {
+    const probe = new ZmtpConnector(this.where.shell, {
       type: 'DEALER',
       identity: Buffer.from(`hpcj-probe-${hex(8)}`),
       onMessage: (frames) => {
@@ -144,7 +168,7 @@ export class RemoteKernel {
       answered = resolve;
       setTimeout(resolve, 3000).unref();
     });
-    const control = new ZmtpConnector(this.options.endpoints.control, {
+    const control = new ZmtpConnector(this.where.control, {
       type: 'DEALER',
       identity: Buffer.from(`hpcj-restart-${hex(8)}`),
       onMessage: () => {
@@ -168,7 +192,7 @@ export class RemoteKernel {
   watchHeartbeat(watch: HeartbeatWatch, intervalMs = 1000, silentMs = HEARTBEAT_SILENT_MS): void {
     let last = Date.now();
     let silent = false;
-    const hb = new ZmtpConnector(this.options.endpoints.hb, {
+    const hb = new ZmtpConnector(this.where.hb, {
       type: 'DEALER',
       onMessage: (frames) => {
         if (frames.length === 0) return;
@@ -206,7 +230,7 @@ export class RemoteKernel {
         const timer = setTimeout(() => {
           resolve(undefined);
         }, timeoutMs);
-        control = new ZmtpConnector(this.options.endpoints.control, {
+        control = new ZmtpConnector(this.where.control, {
           type: 'DEALER',
           identity: Buffer.from(`hpcj-probe-${hex(8)}`),
           onMessage: (frames) => {
@@ -269,7 +293,7 @@ export class RemoteKernel {
     // the execute request came from on shell.
     const routingId = routingIdFor(identity);
     const connect = (channel: RouterChannel): ZmtpConnector =>
-      new ZmtpConnector(this.options.endpoints[channel], {
+      new ZmtpConnector(this.where[channel], {
         type: 'DEALER',
         identity: routingId,
         onMessage: (frames) => {

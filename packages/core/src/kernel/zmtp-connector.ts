@@ -24,7 +24,7 @@ export class ZmtpConnector {
   private readonly queue: (readonly Buffer[])[] = [];
   private retry: NodeJS.Timeout | undefined;
   private closed = false;
-  private readonly where: ZmtpEndpoint;
+  private where: ZmtpEndpoint;
 
   constructor(
     endpoint: string,
@@ -47,6 +47,16 @@ export class ZmtpConnector {
   /** Resolves once everything sent so far is handed to the operating system. */
   flushed(): Promise<void> {
     return this.connection?.flushed() ?? Promise.resolve();
+  }
+
+  /**
+   * Connects to `endpoint` from now on (the tunnel moved): the current connection, if any, ends
+   * and the next one goes there; what waits to be sent stays queued for it.
+   */
+  retarget(endpoint: string): void {
+    if (this.closed) return;
+    this.where = parseEndpoint(endpoint);
+    this.connection?.close();
   }
 
   /** Stops; what was written still goes out for at most `lingerMs`. */
