@@ -12,7 +12,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +45,8 @@ let argv: string[];
 let agent: AgentClient;
 let net: CuttablePath;
 const children: ChildProcess[] = [];
+/** Case 3's kernel, its pid and session, still used by the last case. */
+let caseThree: { k: Launched; pid: string } | undefined;
 
 beforeAll(async () => {
   const cluster = await testCluster();
@@ -60,6 +62,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  caseThree?.k.client.close();
   for (const child of children) child.kill('SIGKILL');
   await net.heal().catch(() => undefined);
   await stopPrivateAgent(env).catch(() => undefined);
@@ -129,7 +132,6 @@ describe('matrix case 3: the network to the login node cut during a running cell
 
   afterAll(() => {
     console.log(`[faults] case 3\n${table.join('\n')}`);
-    k.client.close();
   });
 
   it('starts a kernel and sets a variable', async () => {
@@ -139,6 +141,7 @@ describe('matrix case 3: the network to the login node cut during a running cell
     pid = first.result ?? '';
     expect(pid).toMatch(/^\d+$/);
     session = await kernelSession(k.client);
+    caseThree = { k, pid };
   }, 200_000);
 
   const cuts = LONG ? [5, 20, 120] : [5, 20];
@@ -234,4 +237,73 @@ describe('matrix case 2: the agent killed with -9, then the launcher, then an ag
       k.client.close();
     }
   }, 240_000);
+});
+
+describe('matrix case 9: a truncated session record and a stale temp file at agent start', () => {
+  it('loads the other sessions and reports the damaged record', async () => {
+    const before = (await agent.sessions()).map((s) => s.id).sort();
+    expect(before.length).toBeGreaterThan(0);
+    const store = join(env['XDG_STATE_HOME'] as string, 'hpc-jupyter', 'sessions');
+    const truncated = join(store, 'sdeadbeef0009.json');
+    writeFileSync(truncated, '{"id": "sdeadbeef0009", "cluster": "testl', { mode: 0o600 });
+    const temp = join(store, `.${before[0] ?? ''}.json.crash.tmp`);
+    writeFileSync(temp, '{"id": ', { mode: 0o600 });
+    const anHourAgo = new Date(Date.now() - 3_600_000);
+    utimesSync(temp, anHourAgo, anHourAgo);
+    const { pid } = await agent.health();
+    // A clean stop; the launcher of case 3 (or the CLI below) starts the next agent.
+    expect((await cli(['agent', 'stop'], env)).code).toBe(0);
+    let next: number | undefined;
+    const deadline = Date.now() + 30_000;
+    while (next === undefined || next === pid) {
+      if (Date.now() > deadline) throw new Error('no new agent within 30 s');
+      await cli(['list', '--json'], env);
+      next = (await agent.health().catch(() => undefined))?.pid;
+    }
+    expect((await agent.sessions()).map((s) => s.id).sort()).toEqual(before);
+    expect(existsSync(temp)).toBe(false);
+    expect(existsSync(truncated)).toBe(true);
+    const log = readFileSync(
+      join(env['XDG_STATE_HOME'] as string, 'hpc-jupyter', 'agent.log'),
+      'utf8',
+    );
+    expect(log).toMatch(/Session file \S*sdeadbeef0009\.json is damaged/);
+    console.log(
+      `[faults] case 9: ${before.length} sessions loaded; the truncated record reported, the stale temp file removed`,
+    );
+  }, 90_000);
+});
+
+describe('matrix case 2, the other way: the agent killed with -9 while the launcher lives', () => {
+  it('keeps the job and the kernel: the launcher starts an agent, leases its session again and reconnects', async () => {
+    const live = (await agent.sessions()).filter(
+      (s) => s.profile === PROFILE && s.state === 'ready',
+    );
+    // Case 3's launcher still runs.
+    expect(live).toHaveLength(1);
+    const [session] = live as [SessionRecord];
+    const { pid } = await agent.health();
+    process.kill(pid, 'SIGKILL');
+    const killedAt = Date.now();
+    let next: number | undefined;
+    while (next === undefined || next === pid) {
+      if (Date.now() - killedAt > 30_000) throw new Error('the launcher started no agent in 30 s');
+      await sleep(250);
+      next = (await agent.health().catch(() => undefined))?.pid;
+    }
+    const startedIn = Date.now() - killedAt;
+    // The same kernel, through the new agent's tunnels.
+    const three = caseThree;
+    expect(three).toBeDefined();
+    const again = await three?.k.client.execute('(x + 1, os.getpid())', 90_000);
+    expect(again?.result).toBe(`(42, ${three?.pid ?? ''})`);
+    const kernelBackIn = Date.now() - killedAt;
+    await sleep(RESTORED_GRACE_MS + 10_000);
+    const after = await agent.session(session.id);
+    expect(after.state).toBe('ready');
+    expect(await squeue(session.jobId as string)).not.toBe('');
+    console.log(
+      `[faults] case 2b: the launcher started agent ${next} ${startedIn} ms after the kill, the same kernel ran a cell ${kernelBackIn} ms after it; job ${session.jobId ?? ''} still ${after.state} ${RESTORED_GRACE_MS + 10_000} ms later`,
+    );
+  }, 180_000);
 });
