@@ -14,7 +14,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cp, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -135,7 +135,8 @@ async function packageStandin(file: string): Promise<void> {
 /** Resolves with code-server's URL once it listens; rejects if it exits first. */
 function startCodeServer(): Promise<string> {
   const child = spawn(CODE_SERVER, [...codeServerArgs, workspace], {
-    env: hostEnv,
+    // code-server takes the password from $PASSWORD and removes it from what its children see.
+    env: { ...hostEnv, PASSWORD: password },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group, so the extension host and everything it started end with it.
     detached: true,
@@ -230,6 +231,16 @@ async function hasText(
     .toMatch(matcher);
 }
 
+/** What the extension host wrote to an output channel, from its log under the user-data dir. */
+function outputLog(channel: string): string {
+  const logs = path.join(out, 'user-data', 'logs');
+  if (!existsSync(logs)) return '';
+  return readdirSync(logs, { recursive: true, encoding: 'utf8' })
+    .filter((f) => path.basename(f).endsWith(`-${channel}.log`))
+    .map((f) => readFileSync(path.join(logs, f), 'utf8'))
+    .join('');
+}
+
 /** The HPC view's row for a label (a cluster name, a session title). */
 function treeRow(label: string | RegExp) {
   return page
@@ -278,7 +289,6 @@ beforeAll(async () => {
   hostEnv = {
     ...process.env,
     ...agentEnv,
-    PASSWORD: password,
     HPC_JUPYTER_STANDIN_RESULTS: resultsDir,
     // code-server's data and logs stay in the test's directory.
     XDG_CONFIG_HOME: path.join(out, 'xdg-config'),
@@ -370,6 +380,18 @@ describe('the .vsix in code-server, with a test stand-in for the Jupyter extensi
           .textContent(),
       )
       .toBe('Test lab (4 Slurm nodes)');
+    // The agent runs from the installed extension's own bundle, with the host's Node.js.
+    const bundled = path.join(
+      out,
+      'extensions',
+      `${HPC_EXTENSION}-${manifest.version}`,
+      'dist',
+      'hpc-jupyter.js',
+    );
+    await expect.poll(() => outputLog('HPC Jupyter')).toContain(`hpc-jupyter command: `);
+    expect(outputLog('HPC Jupyter')).toMatch(
+      new RegExp(`hpc-jupyter command: \\S*node ${escape(bundled)}$`, 'm'),
+    );
 
     await page.keyboard.press('F1');
     const input = page.locator('.quick-input-widget input.input');
@@ -403,6 +425,8 @@ describe('the .vsix in code-server, with a test stand-in for the Jupyter extensi
       await hasText(quickRow('Partition').locator('.label-description'), 'debug');
       await quickRow('Start').first().click();
     });
+    // Awaited below; a failed step fails the test there, not as an unhandled rejection.
+    result.catch(() => undefined);
     // The queue state, in a progress notification while the job waits and starts.
     const progress = page.locator('.notifications-toasts .notification-list-item-message', {
       hasText: /^JupyterLab on testlab .*: Job \d+: /,
