@@ -176,23 +176,30 @@ describe('matrix case 3: the network to the login node cut during a running cell
         30_000,
       );
       const out = k.client.outputsOf(id);
-      expect(reply.content['status']).toBe('ok');
-      expect(texts(out, 'stdout')).toBe(Array.from({ length: lines }, (_, i) => `${i}\n`).join(''));
+      const printed = texts(out, 'stdout');
+      const expected = Array.from({ length: lines }, (_, i) => `${i}\n`).join('');
+      const got = printed.split('\n').filter((l) => l !== '').length;
       // The same launcher, kernel process, kernel session and variables.
-      expect(k.child.exitCode).toBeNull();
+      const alive = k.child.exitCode === null;
       const after = await k.client.execute('(x + 1, os.getpid())', 60_000);
+      const sameSession = (await kernelSession(k.client)) === session;
+      const back = k.log.find((l) => l.includes('the kernel answers again after'));
+      table.push(
+        `  cut ${seconds} s (${Date.now() - cutAt} ms in all): first output ${firstOutput} ms after ` +
+          `the heal, cell done ${Date.now() - healedAt} ms after; ${got}/${lines} lines; ` +
+          `launcher alive ${alive}, same kernel ${after.result === `(42, ${pid})` && sameSession}; ` +
+          `launcher: ${back ?? 'no silence seen'}`,
+      );
+      expect(reply.content['status']).toBe('ok');
+      expect(alive).toBe(true);
       expect(after.result).toBe(`(42, ${pid})`);
-      expect(await kernelSession(k.client)).toBe(session);
+      expect(sameSession).toBe(true);
       const notices = texts(out, 'stderr');
       if (seconds > 10) {
         expect(notices).toMatch(/lost the connection to the kernel/);
         expect(notices).toMatch(/reconnected to the kernel after \d+ s; it kept its variables/);
       }
-      const back = k.log.find((l) => l.includes('the kernel answers again after'));
-      table.push(
-        `  cut ${seconds} s (${Date.now() - cutAt} ms in all): first output ${firstOutput} ms after ` +
-          `the heal, cell done ${Date.now() - healedAt} ms after; launcher: ${back ?? 'no silence seen'}`,
-      );
+      expect(printed).toBe(expected);
       k.log.length = 0;
     }, 420_000);
   }
