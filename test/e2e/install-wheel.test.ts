@@ -248,6 +248,15 @@ describe('the wheels installed with pip into a fresh venv, no repository in sigh
     expect(
       existsSync(join(venv, 'share/jupyter/labextensions/@hpc-jupyter/jupyterlab/install.json')),
     ).toBe(true);
+    // The server side the wheels enable in the venv: the proxy (its own package's config) and
+    // the web UI link route (the job wheel's etc/jupyter/jupyter_server_config.d/ file).
+    const server = await run(join(bin, 'jupyter'), ['server', 'extension', 'list'], env);
+    expect(server.code, server.stderr).toBe(0);
+    // eslint-disable-next-line no-control-regex
+    const plain = `${server.stdout}${server.stderr}`.replace(/\x1b\[[0-9;]*m/g, '');
+    expect(plain).toMatch(/hpc_jupyter\.ui_route enabled/);
+    expect(plain).toMatch(/hpc_jupyter\.ui_route\s+OK/);
+    expect(plain).toMatch(/jupyter_server_proxy enabled/);
   });
 
   it("shows the HPC sidebar in `jupyter lab` from the venv, reaching the venv's own agent", async () => {
@@ -295,7 +304,8 @@ describe('the wheels installed with pip into a fresh venv, no repository in sigh
     expect(sessionId).not.toBe('');
     await sidebar()
       .locator(`.hpcj-session[data-session-id="${sessionId}"][data-state="ready"]`)
-      .waitFor({ timeout: 180_000 });
+      // The 4 nodes are shared with the other tests' jobs: allow for a queue.
+      .waitFor({ timeout: 420_000 });
     await page.screenshot({ path: join(SHOTS, '02-session-ready.png') });
     const status = await hpcJupyter(['status', sessionId, '--json']);
     expect(status.code, status.stderr).toBe(0);
@@ -314,7 +324,7 @@ describe('the wheels installed with pip into a fresh venv, no repository in sigh
     const stopped = await hpcJupyter(['stop', sessionId]);
     expect(stopped.code, stopped.stderr).toBe(0);
     await waitLeftSqueue(jobId, 90_000, 'stop');
-  }, 400_000);
+  }, 700_000);
 
   it('kept the repository out of the install', async () => {
     // Nothing pip wrote points back at the checkout (no editable install, no path .pth).
